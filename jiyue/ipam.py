@@ -1,0 +1,273 @@
+"""The IP plan: every department's segments per zone and site, from the city's supernets.
+
+Decision record: ``docs/adr/0001-ip-plan.md``. In short: each department owns one *slot*
+number, pinned in ``ipam.lock.yaml`` beside the registry; slot ``k`` is segment
+``reserved_segments + k`` of every zone-and-site supernet, so a department has the same
+third octet everywhere, and adding or removing a department never moves another one.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from netaddr import IPNetwork
+
+from .registry.diagnostics import Diagnostic, Severity, relpath
+from .registry.model import CityModel
+from .registry.schema import Site, Zone
+from .registry.yamlio import LineDict, ReadError, read_yaml
+
+LOCK_FILE = "ipam.lock.yaml"
+LOCK_HEADER = """\
+# yaml-language-server: $schema=../../schemas/ipam-lock.schema.json
+# The IP plan's pinned slots: department id -> slot. Written by `jiyue ipam --update-lock`;
+# review it like code. A slot is never reused while it is listed here, so deleting a department
+# file keeps its addresses reserved until `jiyue ipam --update-lock --prune`.
+"""
+SHARED_SEGMENTS = ("shared",)  # reserved segment 0 of every zone and site: DNS, NTP, mirrors
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    name: str
+    department: str | None  # None for the zone's shared and management segments
+    zone: Zone
+    site: Site
+    cidr: str
+    gateway: str
+    slot: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "department" if self.department else ("management" if self.name.startswith("mgmt") else "shared")
+
+
+@dataclass
+class IpPlan:
+    segments: list[Segment]
+    slots: dict[str, int]
+    new_slots: dict[str, int]  # allocated now, not yet pinned in the lock file
+    stale_slots: dict[str, int]  # pinned for departments that no longer exist
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def segment(self, department: str, zone: Zone | str, site: Site | str) -> Segment:
+        return self._index[(department, Zone(zone), Site(site))]
+
+    def management(self, zone: Zone | str, site: Site | str) -> Segment:
+        return self._index[("mgmt", Zone(zone), Site(site))]
+
+    def shared(self, zone: Zone | str, site: Site | str) -> Segment:
+        return self._index[("shared", Zone(zone), Site(site))]
+
+    def __post_init__(self) -> None:
+        self._index = {}
+        for s in self.segments:
+            key = s.department or ("mgmt" if s.kind == "management" else "shared")
+            self._index[(key, s.zone, s.site)] = s
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.error]
+
+
+def read_lock(root: Path) -> tuple[dict[str, int], list[Diagnostic]]:
+    path = root / LOCK_FILE
+    if not path.exists():
+        return {}, []
+    name = relpath(path)
+    try:
+        data = read_yaml(path)
+    except ReadError as exc:
+        return {}, [Diagnostic(name, exc.line, "", exc.message, exc.hint, code="lock")]
+    slots = data.get("slots") if isinstance(data, dict) else None
+    if not isinstance(slots, LineDict):
+        return {}, [Diagnostic(name, 1, "slots", "missing or not a mapping",
+                               "regenerate it with `jiyue ipam --update-lock`", code="lock")]
+    out: dict[str, int] = {}
+    diags: list[Diagnostic] = []
+    owner: dict[int, str] = {}
+    for dep, slot in slots.items():
+        line = slots.key_lines.get(dep, 1)
+        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+            diags.append(Diagnostic(name, line, f"slots.{dep}", f"slot {slot!r} is not a whole number >= 0",
+                                    "fix it, or remove the line and run `jiyue ipam --update-lock`", code="lock"))
+            continue
+        if slot in owner:
+            diags.append(Diagnostic(name, line, f"slots.{dep}", f"slot {slot} already belongs to {owner[slot]!r}",
+                                    "two departments cannot share addresses; remove one line and run "
+                                    "`jiyue ipam --update-lock`", code="lock"))
+            continue
+        owner[slot] = str(dep)
+        out[str(dep)] = slot
+    return out, diags
+
+
+def write_lock(root: Path, slots: dict[str, int]) -> Path:
+    path = root / LOCK_FILE
+    body = yaml.safe_dump({"slots": dict(sorted(slots.items(), key=lambda kv: kv[1]))},
+                          sort_keys=False, allow_unicode=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(LOCK_HEADER + body, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
+    """Allocate every department's segments; report overlaps; never raise on a bad plan."""
+    root = model.root
+    lock, diags = read_lock(root)
+    stale = {d: s for d, s in lock.items() if d not in model.departments}
+    slots = {d: s for d, s in lock.items() if d in model.departments or not prune}
+    used = set(slots.values())
+    new: dict[str, int] = {}
+    nxt = 0
+    for dep in sorted(model.departments):
+        if dep in slots:
+            continue
+        while nxt in used:
+            nxt += 1
+        slots[dep] = new[dep] = nxt
+        used.add(nxt)
+    if new and (root / LOCK_FILE).exists():
+        diags.append(Diagnostic(relpath(root / LOCK_FILE), 0, "slots",
+                                f"{len(new)} department(s) not pinned yet: {', '.join(sorted(new)[:5])}"
+                                + (" ..." if len(new) > 5 else ""),
+                                "run `jiyue ipam --update-lock` and commit the lock file",
+                                Severity.warning, "lock"))
+
+    a = model.city.addressing
+    city_name = relpath(root / "city.yaml")
+    segments: list[Segment] = []
+    for zone in Zone:
+        for site in Site:
+            supernet = IPNetwork(getattr(a.supernets[zone], site.value))
+            if a.segment_prefix < supernet.prefixlen:
+                diags.append(Diagnostic(city_name, model.sources["__city__"].line("addressing", "segment_prefix"),
+                                        "addressing.segment_prefix",
+                                        f"/{a.segment_prefix} segments do not fit in {supernet}",
+                                        "use a longer prefix or a larger supernet", code="ipam-size"))
+                continue
+            capacity = 2 ** (a.segment_prefix - supernet.prefixlen)
+            first = supernet.first
+            size = 2**(32 - a.segment_prefix)
+
+            def nth(i: int, first: int = first, size: int = size) -> IPNetwork:
+                return IPNetwork(f"{_ip(first + i * size)}/{a.segment_prefix}")
+
+            for k, name in enumerate(SHARED_SEGMENTS):
+                net = nth(k)
+                segments.append(Segment(f"{zone.value}-{site.value}-{name}", None, zone, site, str(net),
+                                        _ip(net.first + 1)))
+            needs_slots = max(slots.values(), default=-1) + 1 + a.reserved_segments
+            if needs_slots > capacity:
+                line = model.sources["__city__"].line("addressing", "supernets", zone.value)
+                diags.append(Diagnostic(city_name, line,
+                                        f"addressing.supernets.{zone.value}.{site.value}",
+                                        f"{supernet} holds {capacity} segments of /{a.segment_prefix} but "
+                                        f"{needs_slots} are needed",
+                                        "give the zone a larger supernet", code="ipam-size"))
+                continue
+            for dep, slot in slots.items():
+                if dep not in model.departments:
+                    continue
+                net = nth(a.reserved_segments + slot)
+                segments.append(Segment(f"{dep}-{zone.value}-{site.value}", dep, zone, site, str(net),
+                                        _ip(net.first + 1), slot))
+    for site in Site:
+        mgmt = IPNetwork(getattr(a.management, site.value))
+        for k, zone in enumerate(Zone):
+            net = IPNetwork(f"{_ip(mgmt.first + k * 256)}/24") if mgmt.prefixlen <= 23 else mgmt
+            segments.append(Segment(f"mgmt-{zone.value}-{site.value}", None, zone, site, str(net),
+                                    _ip(net.first + 1)))
+    result = IpPlan(segments=segments, slots=slots, new_slots=new, stale_slots=stale, diagnostics=diags)
+    result.diagnostics.extend(_overlaps(model))
+    return result
+
+
+def _ip(value: int) -> str:
+    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+
+
+def _overlaps(model: CityModel) -> list[Diagnostic]:
+    """Ranges that must coexist during migration may not overlap the planned ones.
+
+    Planned ranges (supernets, management) against each other and against every legacy LAN and
+    private network: an error. Legacy LANs and private networks of *different* departments
+    against each other: a warning (they are isolated today; the lab and the migration reach
+    each department's LAN through its own router, so both can keep their addresses).
+    """
+    a = model.city.addressing
+    city_src = model.sources["__city__"]
+    planned: list[tuple[int, int, str, tuple]] = []
+    for zone, nets in a.supernets.items():
+        for site in Site:
+            n = IPNetwork(getattr(nets, site.value))
+            planned.append((n.first, n.last, f"the {zone.value} {site.value} supernet {n}",
+                            ("addressing", "supernets", zone.value, site.value)))
+    for site in Site:
+        n = IPNetwork(getattr(a.management, site.value))
+        planned.append((n.first, n.last, f"the {site.value} management range {n}",
+                        ("addressing", "management", site.value)))
+    egress = IPNetwork(model.city.egress.external_cidr)
+    planned.append((egress.first, egress.last, f"the egress network {egress}", ("egress", "external_cidr")))
+
+    diags: list[Diagnostic] = []
+    planned.sort()
+    for i, (_, last1, what1, loc1) in enumerate(planned):
+        for first2, _, what2, _ in planned[i + 1:]:
+            if first2 > last1:
+                break
+            diags.append(Diagnostic(city_src.name, city_src.line(*loc1), ".".join(loc1),
+                                    f"{what1} overlaps {what2}", "give each its own range",
+                                    code="ipam-overlap"))
+
+    legacy: list[tuple[int, int, str, str, tuple]] = []
+    for dep in model.departments.values():
+        for label in ("legacy_lans", "private_networks"):
+            for k, item in enumerate(getattr(dep, label)):
+                n = IPNetwork(item.cidr)
+                legacy.append((n.first, n.last, dep.id, f"{label[:-1].replace('_', ' ')} {item.id} ({n})",
+                               (label, k, "cidr")))
+    legacy.sort()
+    starts = [p[0] for p in planned]
+    for first, last, dep_id, what, loc in legacy:
+        src = model.sources[dep_id]
+        i = bisect_right(starts, last)
+        for pf, pl, pwhat, _ in planned[max(0, i - 8):i]:
+            if pf <= last and first <= pl:
+                diags.append(Diagnostic(src.name, src.line(*loc), ".".join(map(str, loc)),
+                                        f"{what} overlaps {pwhat}; both must coexist during migration",
+                                        "renumber the legacy range before migrating, or move the supernet",
+                                        code="ipam-overlap"))
+    # overlaps between departments: group identical ranges, sweep the distinct ones (n log n)
+    buckets: dict[tuple[int, int], list[tuple[int, int, str, str, tuple]]] = {}
+    for item in legacy:
+        buckets.setdefault((item[0], item[1]), []).append(item)
+    distinct = sorted(buckets)
+    neighbours: dict[tuple[int, int], list[tuple[int, int]]] = {k: [k] for k in distinct}
+    active: list[tuple[int, int]] = []
+    for key in distinct:
+        active = [x for x in active if x[1] >= key[0]]
+        for other in active:
+            neighbours[key].append(other)
+            neighbours[other].append(key)
+        active.append(key)
+    for key in distinct:
+        near = [x for k in neighbours[key] for x in buckets[k][:4]]
+        counts = sum(len({x[2] for x in buckets[k]}) for k in neighbours[key])
+        for _, _, dep_id, what, loc in buckets[key]:
+            others = sorted({x[2] for x in near if x[2] != dep_id})
+            if not others:
+                continue
+            src = model.sources[dep_id]
+            total = max(len(others), counts - 1)
+            names = ", ".join(others[:3]) + (f" and {total - 3} more" if total > 3 else "")
+            diags.append(Diagnostic(src.name, src.line(*loc), ".".join(map(str, loc)),
+                                    f"{what} overlaps ranges of {names}",
+                                    "fine while each stays behind its own router; the lab and the "
+                                    "migration reach each department's LAN separately",
+                                    Severity.warning, "legacy-overlap"))
+    return diags

@@ -1,0 +1,407 @@
+"""The city registry's schema: one city context file, one file per department.
+
+Every model forbids unknown fields, so a typo in the registry is an error and not a silently
+ignored key. Later issues extend these models with new *optional* fields (data resources,
+filing records, ...) so that existing registries stay valid.
+
+Requirement ids (T1.1, T3.5, ...) refer to ``shared/seed/REQUIREMENTS.md``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from netaddr import AddrFormatError, IPAddress, IPNetwork
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PastDate,
+    StringConstraints,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+# --------------------------------------------------------------------------- building blocks
+
+Ident = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length=2, max_length=40),
+    Field(description="A stable ASCII id: lower case letters, digits and single hyphens."),
+]
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = IPNetwork(value)
+    except (AddrFormatError, ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not an IPv4 network in CIDR form such as 10.1.0.0/16") from exc
+    if net.version != 4:
+        raise ValueError(f"{value!r} is not IPv4; the plan is IPv4 only")
+    if net.network != net.ip:
+        raise ValueError(f"{value!r} has host bits set; did you mean {net.cidr}?")
+    return str(net.cidr)
+
+
+def _ip(value: str) -> str:
+    try:
+        addr = IPAddress(value)
+    except (AddrFormatError, ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not an IPv4 address such as 192.168.1.10") from exc
+    if addr.version != 4:
+        raise ValueError(f"{value!r} is not IPv4")
+    return str(addr)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr), Field(description="An IPv4 network, e.g. 10.1.0.0/16")]
+IPv4 = Annotated[str, AfterValidator(_ip), Field(description="An IPv4 address")]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Names(Strict):
+    zh: str = Field(min_length=1, description="Chinese name, as the department uses it")
+    en: str = Field(min_length=1, description="English name")
+
+
+# --------------------------------------------------------------------------- enumerations
+
+
+class Zone(StrEnum):
+    """The two physically separate government networks (T3.3, T3.4)."""
+
+    intranet = "intranet"  # 电子政务内网: classified and internal work, no Internet at all
+    extranet = "extranet"  # 电子政务外网: internal and public-facing work, one egress
+
+
+class Site(StrEnum):
+    primary = "primary"  # 市政府数据中心
+    dr = "dr"  # 同城容灾备份中心
+
+
+class Tier(StrEnum):
+    city = "city"
+    district = "district"
+    street = "street"
+
+
+class Classification(StrEnum):
+    classified = "classified"  # 涉密
+    internal = "internal"  # 内部
+    public = "public"  # 公开
+
+
+class Frequency(StrEnum):
+    continuous = "continuous"
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+    yearly = "yearly"
+    rarely = "rarely"
+
+
+class Scope(StrEnum):
+    """Scope of use (T1.1 使用范围)."""
+
+    division = "division"  # one division of the department
+    department = "department"
+    cross_department = "cross-department"
+    city = "city"  # the whole city government
+    public = "public"  # citizens and enterprises
+
+
+class FundingSource(StrEnum):
+    """Funding source (T1.1 资金来源); the plan's scope covers all four (纳入范畴)."""
+
+    fiscal = "fiscal"  # 财政资金
+    co_built = "co-built"  # 政企合作
+    service_purchase = "service-purchase"  # 购买服务
+    self_raised = "self-raised"  # 自筹, still needs government money to run
+
+
+class OmStatus(StrEnum):
+    active = "active"
+    minimal = "minimal"
+    stopped = "stopped"
+
+
+class PrivateNetworkDisposition(StrEnum):
+    """What T3.6 says happens to a business private network (专网)."""
+
+    merge_intranet = "merge-intranet"
+    merge_extranet = "merge-extranet"
+    national = "national"  # nationally planned: follows the national plan, kept
+
+
+class HostRole(StrEnum):
+    web = "web"
+    app = "app"
+    db = "db"
+    files = "files"
+    mixed = "mixed"
+
+
+class Service(StrEnum):
+    """Services a legacy host runs that the migration knows how to move."""
+
+    nginx = "nginx"
+    postgresql = "postgresql"
+    files = "files"
+    ssh = "ssh"
+
+
+class SharedPlatform(StrEnum):
+    """Platforms the city builds once (T4.5, T6–T9); no department builds its own."""
+
+    sharing_exchange = "sharing-exchange"  # T6 共享交换平台
+    sharing_portal = "sharing-portal"  # T8 共享门户
+    open_data = "open-data"  # T7 开放网站
+    gov_service = "gov-service"  # T9 一网通办
+    collab_office = "collab-office"  # T4.5 协同办公
+    gov_website = "gov-website"  # T4.5 政府网站集约化
+
+
+# --------------------------------------------------------------------------- city context
+
+
+class SiteSpec(Strict):
+    names: Names
+    location: str = Field(description="Where the site is, e.g. its district")
+
+
+class ZoneSpec(Strict):
+    names: Names
+    internet: bool = Field(
+        description="Whether the zone may reach the Internet (only through the central egress)"
+    )
+
+
+class ZoneSupernets(Strict):
+    primary: Cidr
+    dr: Cidr
+
+
+class Addressing(Strict):
+    supernets: dict[Zone, ZoneSupernets] = Field(
+        description="Per zone and site, the range every segment of that zone and site comes from"
+    )
+    management: ZoneSupernets = Field(
+        description="Per site, the management and bastion range (SSH and database admin come only from here)"
+    )
+    segment_prefix: int = Field(
+        default=24, ge=16, le=28, description="Prefix length of one department segment"
+    )
+    reserved_segments: int = Field(
+        default=16,
+        ge=1,
+        description="Segments at the start of every supernet kept for the zone's shared networks",
+    )
+
+    @model_validator(mode="after")
+    def _zones_complete(self) -> Addressing:
+        missing = [z.value for z in Zone if z not in self.supernets]
+        if missing:
+            raise ValueError(f"supernets: missing zone(s) {', '.join(missing)}")
+        return self
+
+
+class Flavor(Strict):
+    vcpus: Positive
+    ram_gb: Positive
+    disk_gb: Positive = 20
+
+
+class Image(Strict):
+    os: str
+    version: str
+    name: str = Field(description="The Glance image name in the data center")
+
+
+class VolumeClass(Strict):
+    encrypted: bool = False
+    replicated: bool = Field(default=False, description="Replicated to the DR site by the storage")
+    description: str = ""
+
+
+class Egress(Strict):
+    """The one controlled Internet egress (T3.5), on the extranet of one site."""
+
+    site: Site = Site.primary
+    external_network: str = Field(description="Name of the provider network toward the Internet")
+    external_cidr: Cidr
+    firewall: str = Field(default="fwaas-v2", pattern=r"^(fwaas-v2|security-groups)$")
+    allowed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [80, 443])
+
+
+class DrPolicy(Strict):
+    """How an RTO turns into a DR mode (T3.1): at or under hot_max_rto_minutes runs hot, ..."""
+
+    hot_max_rto_minutes: Positive = 30
+    warm_max_rto_minutes: Positive = 240
+
+
+class City(Strict):
+    schema_version: int = Field(default=SCHEMA_VERSION, description="Registry schema version")
+    id: Ident
+    names: Names
+    sites: dict[Site, SiteSpec]
+    zones: dict[Zone, ZoneSpec]
+    addressing: Addressing
+    flavors: dict[Ident, Flavor]
+    images: dict[Ident, Image]
+    volume_classes: dict[Ident, VolumeClass]
+    egress: Egress
+    dr_policy: DrPolicy = DrPolicy()
+    platform_department: Ident = Field(
+        description="The department (tenant) that runs the city's shared platforms (T4.5, T6–T9)"
+    )
+    pilot_departments: list[Ident] = Field(
+        default_factory=list, description="Departments of the migration pilot (T4.2)"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> City:
+        for label, have, want in (("sites", self.sites, Site), ("zones", self.zones, Zone)):
+            missing = [m.value for m in want if m not in have]
+            if missing:
+                raise ValueError(f"{label}: missing {', '.join(missing)}")
+        return self
+
+
+# --------------------------------------------------------------------------- departments
+
+
+class Quotas(Strict):
+    vcpus: Positive
+    ram_gb: Positive
+    volume_gb: Positive
+    instances: Positive
+
+
+class PrivateNetwork(Strict):
+    """A business private network (专网) the department uses today (T3.3, T3.6)."""
+
+    id: Ident
+    names: Names
+    cidr: Cidr
+    carrier: str
+    disposition: PrivateNetworkDisposition
+    annual_cost_wan: NonNegative = 0
+
+
+class LeasedLine(Strict):
+    """A self-leased Internet line (T3.5): every one is cancelled."""
+
+    id: Ident
+    provider: str
+    bandwidth_mbps: Positive
+    annual_cost_wan: NonNegative
+    purpose: str = ""
+
+
+class LegacyLan(Strict):
+    """A LAN in the department's own machine room, where its legacy hosts live today."""
+
+    id: Ident
+    cidr: Cidr
+    location: str = ""
+
+
+class Approval(Strict):
+    department: str = Field(min_length=1, description="Approving department (审批部门)")
+    date: PastDate = Field(description="Approval date (审批时间)")
+    number: str = ""
+
+
+class Funds(Strict):
+    """Money, in 10,000 yuan (万元), as the plan's forms count it (T1.1)."""
+
+    construction_wan: NonNegative = Field(description="Construction funds (建设经费)")
+    om_wan_per_year: NonNegative = Field(description="O&M funds per year (运维经费)")
+    source: FundingSource = Field(description="Funding source (资金来源)")
+
+
+class Owner(Strict):
+    division: str = Field(min_length=1, description="The division that owns the system")
+    contact_role: str = Field(default="", description="A role, never a person's name")
+
+
+class Om(Strict):
+    status: OmStatus
+    last_update: PastDate = Field(description="Date of the last update or patch of the system")
+
+
+class DrNeed(Strict):
+    rpo_minutes: Annotated[int, Field(ge=0)]
+    rto_minutes: Positive
+
+
+class LegacyHost(Strict):
+    name: Ident
+    lan: Ident = Field(description="Id of the department's legacy LAN the host sits on")
+    address: IPv4
+    os: str
+    role: HostRole
+    services: list[Service] = Field(min_length=1)
+    data_paths: list[Annotated[str, StringConstraints(pattern=r"^/")]] = Field(default_factory=list)
+    databases: list[Ident] = Field(default_factory=list)
+    data_gb: NonNegative = 0
+
+
+class Capacity(Strict):
+    """What the system gets in the data center."""
+
+    flavor: Ident
+    image: Ident
+    instances: Positive = 1
+    volume_gb: Positive = 50
+    volume_class: Ident = "standard"
+    ha: bool = Field(default=False, description="Spread instances with an anti-affinity group")
+
+
+class System(Strict):
+    id: Ident
+    names: Names
+    # ---- the audit fields of T1.1 (the count follows from the list)
+    function: str = Field(min_length=1, description="What the system does (功能)")
+    scope_of_use: Scope
+    users: Annotated[int, Field(ge=0)] = Field(description="Registered users")
+    frequency_of_use: Frequency
+    approval: Approval
+    funds: Funds
+    # ---- ownership and state
+    owner: Owner
+    om: Om
+    classification: Classification
+    zone: Zone
+    public_facing: bool = False
+    platform: SharedPlatform | None = Field(
+        default=None, description="Set when the system is one of the city's shared platforms"
+    )
+    replaceable_by: str | None = Field(
+        default=None, description="Id of a system whose function covers this one (T1.2)"
+    )
+    depends_on: list[Ident] = Field(default_factory=list)
+    dr: DrNeed | None = None
+    legacy_hosts: list[LegacyHost] = Field(default_factory=list)
+    capacity: Capacity
+
+
+class Department(Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length=2, max_length=24)]
+    names: Names
+    tier: Tier
+    parent: Ident | None = Field(default=None, description="Parent department, for subordinate units")
+    district: str | None = Field(default=None, description="The district, for district and street tiers")
+    quotas: Quotas
+    private_networks: list[PrivateNetwork] = Field(default_factory=list)
+    leased_lines: list[LeasedLine] = Field(default_factory=list)
+    legacy_lans: list[LegacyLan] = Field(default_factory=list)
+    systems: list[System] = Field(default_factory=list)

@@ -1,0 +1,40 @@
+"""JSON Schemas of the registry files, for editors (the yaml-language-server modeline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .schema import City, Department
+
+
+class IpamLock(BaseModel):
+    """ipam.lock.yaml: department id -> slot (see docs/adr/0001-ip-plan.md)."""
+
+    model_config = ConfigDict(extra="forbid", title="IpamLock")
+    slots: dict[str, int] = Field(description="Department id to its pinned slot number")
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "city.schema.json": City,
+    "department.schema.json": Department,
+    "ipam-lock.schema.json": IpamLock,
+}
+
+
+def render(model: type[BaseModel]) -> str:
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def export(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in SCHEMAS.items():
+        path = out / name
+        path.write_text(render(model), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,254 @@
+"""Every kind of broken registry gets its own clear message, file:line: field: ..., and exit 2.
+
+Each case breaks a valid generated city in one way and asserts the message, the field, the
+line the message points at, and that nothing crashed (no traceback) and nothing was written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from jiyue.status import ExitStatus
+
+DEP = "d001"
+
+
+def sys0(d: dict[str, Any]) -> dict[str, Any]:
+    return d["systems"][0]
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if needle in line:
+            return n
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+# (case id, how to break d001, expected message fragment, expected field, text on the reported line)
+DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
+    ("unknown-field", lambda d: sys0(d).__setitem__("functon", "x"), "unknown field", "systems[0].functon",
+     "functon:"),
+    ("missing-field", lambda d: sys0(d).pop("function"), "field required", "systems[0].function", None),
+    ("bad-enum", lambda d: sys0(d).__setitem__("zone", "internet"), "'intranet' or 'extranet'",
+     "systems[0].zone", "zone: internet"),
+    ("bad-id", lambda d: sys0(d).__setitem__("id", "财政-OA"), "should match pattern", "systems[0].id", "id: 财政"),
+    ("bad-date", lambda d: sys0(d)["approval"].__setitem__("date", "2019-13-45"), "date",
+     "systems[0].approval.date", "2019-13-45"),
+    ("future-date", lambda d: sys0(d)["om"].__setitem__("last_update", "2099-01-01"), "in the past",
+     "systems[0].om.last_update", "2099-01-01"),
+    ("negative-funds", lambda d: sys0(d)["funds"].__setitem__("construction_wan", -5),
+     "greater than or equal to 0", "systems[0].funds.construction_wan", "construction_wan: -5"),
+    ("bad-cidr", lambda d: d["legacy_lans"][0].__setitem__("cidr", "192.168.1.300/24"),
+     "not an IPv4 network", "legacy_lans[0].cidr", "192.168.1.300/24"),
+    ("host-bits", lambda d: d["legacy_lans"][0].__setitem__("cidr", "192.168.1.7/24"),
+     "has host bits set; did you mean 192.168.1.0/24", "legacy_lans[0].cidr", "192.168.1.7/24"),
+    ("bad-address", lambda d: sys0(d)["legacy_hosts"][0].__setitem__("address", "not-an-ip"),
+     "not an IPv4 address", "systems[0].legacy_hosts[0].address", "not-an-ip"),
+    ("unknown-dependency", lambda d: sys0(d).__setitem__("depends_on", ["d009-s99"]), "no system 'd009-s99'",
+     "systems[0].depends_on[0]", "d009-s99"),
+    ("self-dependency", lambda d: sys0(d).__setitem__("depends_on", [sys0(d)["id"]]),
+     "cannot depend on itself", "systems[0].depends_on[0]", None),
+    ("classified-on-extranet", lambda d: sys0(d).update(classification="classified", zone="extranet",
+                                                        public_facing=False,
+                                                        capacity={**sys0(d)["capacity"], "volume_class": "encrypted"}),
+     "classified (涉密) system must be on the intranet", "systems[0].zone", "zone: extranet"),
+    ("public-on-intranet", lambda d: sys0(d).update(public_facing=True, zone="intranet", classification="public"),
+     "public-facing system must be on the extranet", "systems[0].public_facing", "public_facing: true"),
+    ("classified-unencrypted", lambda d: sys0(d).update(classification="classified", zone="intranet",
+                                                        public_facing=False,
+                                                        capacity={**sys0(d)["capacity"], "volume_class": "standard"}),
+     "unencrypted volume class 'standard'", "systems[0].capacity.volume_class", "volume_class: standard"),
+    ("unknown-flavor", lambda d: sys0(d)["capacity"].__setitem__("flavor", "huge"), "no flavor 'huge'",
+     "systems[0].capacity.flavor", "flavor: huge"),
+    ("over-quota", lambda d: d["quotas"].__setitem__("vcpus", 1), "but the quota is 1", "quotas.vcpus",
+     "vcpus: 1"),
+    ("address-outside-lan", lambda d: sys0(d)["legacy_hosts"][0].__setitem__("address", "172.16.0.5"),
+     "is outside LAN lan1", "systems[0].legacy_hosts[0].address", "172.16.0.5"),
+    ("duplicate-address", lambda d: d["systems"][1]["legacy_hosts"][0].__setitem__(
+        "address", sys0(d)["legacy_hosts"][0]["address"]), "is already host", "systems[1].legacy_hosts[0].address",
+     None),
+    ("unknown-lan", lambda d: sys0(d)["legacy_hosts"][0].__setitem__("lan", "lan9"), "no legacy LAN 'lan9'",
+     "systems[0].legacy_hosts[0].lan", "lan: lan9"),
+    ("duplicate-system-in-file", lambda d: d["systems"][1].__setitem__("id", sys0(d)["id"]),
+     "duplicate system id", "systems[1].id", None),
+    ("foreign-platform", lambda d: sys0(d).__setitem__("platform", "open-data"),
+     "built once by 'd000'", "systems[0].platform", "platform: open-data"),
+    ("district-without-district", lambda d: d.update(tier="district"), "needs its district", "district", None),
+    ("unknown-parent", lambda d: d.update(parent="nobody"), "no department 'nobody'", "parent", "parent: nobody"),
+    ("dependency-cycle", lambda d: (sys0(d).__setitem__("depends_on", [d["systems"][1]["id"]]),
+                                    d["systems"][1].__setitem__("depends_on", [sys0(d)["id"]])),
+     "dependency cycle", "systems[0].depends_on", None),
+    ("wrong-type", lambda d: d.__setitem__("systems", {"a": 1}), "valid list", "systems", None),
+]
+
+
+def _assert_reported(result: Any, message: str, field: str, file: Path, line_text: str | None) -> None:
+    assert result.exit_code == ExitStatus.BAD_INPUT, result.output
+    assert "Traceback" not in result.output
+    rendered = [ln for ln in result.stderr.splitlines() if message.lower() in ln.lower()]
+    assert rendered, f"no line mentions {message!r}:\n{result.stderr}"
+    m = re.match(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<field>[^:]+): (?P<rest>.+) \((?P<hint>.+)\)$", rendered[0])
+    assert m, f"not file:line: field: message (hint): {rendered[0]!r}"
+    assert Path(m["file"]).name == file.name
+    assert m["field"] == field
+    assert m["hint"].strip()
+    if line_text is not None:
+        assert int(m["line"]) == _line_of(file, line_text), rendered[0]
+
+
+@pytest.mark.parametrize(("case", "change", "message", "field", "line_text"), DATA_CASES,
+                         ids=[c[0] for c in DATA_CASES])
+def test_broken_department(case, change, message, field, line_text, edit_department, mini_city, cli):
+    path = edit_department(DEP, change)
+    before = {p: p.read_bytes() for p in mini_city.rglob("*") if p.is_file()}
+    result = cli("validate", "--city", mini_city)
+    _assert_reported(result, message, field, path, line_text)
+    assert before == {p: p.read_bytes() for p in mini_city.rglob("*") if p.is_file()}, "validate changed files"
+
+
+def test_yaml_syntax_error(mini_city, cli):
+    path = mini_city / "departments" / f"{DEP}.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[5] = "  : broken: [unclosed"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert f"{DEP}.yaml:" in result.stderr and "is not valid YAML" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_empty_file(mini_city, cli):
+    (mini_city / "departments" / f"{DEP}.yaml").write_text("# nothing here\n", encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert f"{DEP}.yaml:1: is empty" in result.stderr
+
+
+def test_not_utf8(mini_city, cli):
+    path = mini_city / "departments" / f"{DEP}.yaml"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gb18030"))
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "is not UTF-8" in result.stderr and "iconv" in result.stderr
+
+
+def test_duplicate_key(mini_city, cli):
+    path = mini_city / "departments" / f"{DEP}.yaml"
+    text = path.read_text(encoding="utf-8").replace("tier: city\n", "tier: city\ntier: district\n", 1)
+    path.write_text(text, encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    line = _line_of(path, "tier: district")
+    assert f"{DEP}.yaml:{line}: duplicate key: the key 'tier' first set on line {line - 1}" in result.stderr
+
+
+def test_not_a_mapping(mini_city, cli):
+    (mini_city / "departments" / f"{DEP}.yaml").write_text("- just\n- a list\n", encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "holds a LineList, not a mapping" in result.stderr or "not a mapping" in result.stderr
+
+
+def test_duplicate_department_id(mini_city, cli):
+    src = mini_city / "departments" / "d002.yaml"
+    text = src.read_text(encoding="utf-8").replace("id: d002", "id: d001", 1)
+    (mini_city / "departments" / "d002.yaml").write_text(text, encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "duplicate department id 'd001', first in" in result.stderr
+    assert "differs from the file name 'd002.yaml'" in result.stderr
+
+
+def test_duplicate_system_across_files(mini_city, edit_department, cli):
+    edit_department("d002", lambda d: sys0(d).__setitem__("id", "d001-s00"))
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert re.search(r"d002\.yaml:\d+: systems\[0\]\.id: duplicate system id 'd001-s00', first in .*d001\.yaml:\d+",
+                     result.stderr)
+
+
+def test_missing_city_file(mini_city, cli):
+    (mini_city / "city.yaml").unlink()
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "city.yaml: the city context file is missing" in result.stderr
+
+
+def test_not_a_directory(tmp_path, cli):
+    result = cli("validate", "--city", tmp_path / "nowhere")
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "is not a directory" in result.stderr
+
+
+def test_city_supernet_overlaps_management(mini_city, cli):
+    path = mini_city / "city.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["addressing"]["management"]["primary"] = "10.64.0.0/20"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    line = next(ln for ln in result.stderr.splitlines() if " overlaps " in ln)
+    assert "the primary management range 10.64.0.0/20" in line
+    assert "the intranet primary supernet 10.64.0.0/16" in line
+
+
+def test_unknown_pilot_department(mini_city, cli):
+    path = mini_city / "city.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["pilot_departments"] = ["d001", "ghost"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "pilot_departments[1]: no department 'ghost'" in result.stderr
+
+
+def test_lock_file_with_shared_slot(mini_city, cli):
+    (mini_city / "ipam.lock.yaml").write_text("slots:\n  d000: 0\n  d001: 0\n", encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "ipam.lock.yaml:3: slots.d001: slot 0 already belongs to 'd000'" in result.stderr
+
+
+def test_every_error_at_once(mini_city, edit_department, cli):
+    edit_department("d001", lambda d: sys0(d).__setitem__("functon", "x"))
+    edit_department("d002", lambda d: d["quotas"].__setitem__("vcpus", 1))
+    edit_department("d003", lambda d: sys0(d).__setitem__("depends_on", ["nope"]))
+    result = cli("validate", "--city", mini_city, "--format", "json")
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    files = {Path(e["file"]).name for e in report["errors"]}
+    assert files == {"d001.yaml", "d002.yaml", "d003.yaml"}
+    assert all({"file", "line", "field", "message", "hint"} <= e.keys() for e in report["errors"])
+
+
+def test_real_process_exit_status_and_no_traceback(mini_city):
+    (mini_city / "departments" / "d001.yaml").write_text("", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "jiyue", "validate", "--city", str(mini_city)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "d001.yaml:1: is empty" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_usage_error_is_exit_2(cli):
+    result = CliRunnerHelper.invoke("validate", "--format", "xml")
+    assert result.exit_code == 2
+
+
+class CliRunnerHelper:
+    @staticmethod
+    def invoke(*args: str) -> Any:
+        from typer.testing import CliRunner
+
+        from jiyue.cli import app
+
+        return CliRunner().invoke(app, list(args))
