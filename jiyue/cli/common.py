@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -32,13 +33,20 @@ CityOption = Annotated[
 ]
 
 
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; 120 columns (or $COLUMNS) when writing to a pipe or a file."""
+    if getattr(stream, "isatty", lambda: False)():
+        return None
+    return int(os.environ.get("COLUMNS", "120"))
+
+
 def out() -> Console:
     """Standard output; made per call so that tests capturing sys.stdout see it."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 def err() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 def print_json(data: Any) -> None:

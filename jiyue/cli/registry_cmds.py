@@ -157,10 +157,14 @@ def city_summary(
             f"{len(ip.new_slots)} not pinned yet")
     t = Table(title=f"Self-leased Internet lines cancelled (T3.5): {len(s['leased_lines_cancelled'])}, "
                     f"saving {s['leased_lines_annual_saving_wan']} 万元/year")
-    for col in ("department", "line", "provider", "Mbps", "万元/year"):
+    for col in ("department", "lines (Mbps, provider)", "万元/year"):
         t.add_column(col)
+    per_dep: dict[str, list[dict]] = {}
     for x in s["leased_lines_cancelled"]:
-        t.add_row(x["department"], x["id"], x["provider"], str(x["bandwidth_mbps"]), str(x["annual_cost_wan"]))
+        per_dep.setdefault(x["department"], []).append(x)
+    for dep, lines in per_dep.items():
+        t.add_row(dep, "; ".join(f"{x['id']} ({x['bandwidth_mbps']}, {x['provider']})" for x in lines),
+                  f"{sum(x['annual_cost_wan'] for x in lines):.1f}")
     o.print(t)
     t = Table(title=f"Private networks (专网, T3.6): {s['private_networks_merged']} merged, "
                     f"saving {s['private_networks_annual_saving_wan']} 万元/year")
@@ -168,7 +172,7 @@ def city_summary(
         t.add_column(col)
     for x in s["private_networks"]:
         t.add_row(x["department"], f"{x['id']} {x['name']}", x["cidr"], x["carrier"],
-                  {"merge-intranet": "merged into the intranet", "merge-extranet": "merged into the extranet",
+                  {"merge-intranet": "→ intranet", "merge-extranet": "→ extranet",
                    "national": "kept (national plan)"}[x["disposition"]])
     o.print(t)
     if s["warnings"]:
