@@ -8,7 +8,6 @@ third octet everywhere, and adding or removing a department never moves another 
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import yaml
 from netaddr import IPNetwork
 
 from .registry.diagnostics import Diagnostic, Severity, relpath
-from .registry.model import CityModel
+from .registry.model import CityModel, dotted
 from .registry.schema import Site, Zone
 from .registry.yamlio import LineDict, ReadError, read_yaml
 
@@ -232,16 +231,28 @@ def _overlaps(model: CityModel) -> list[Diagnostic]:
                 legacy.append((n.first, n.last, dep.id, f"{label[:-1].replace('_', ' ')} {item.id} ({n})",
                                (label, k, "cidr")))
     legacy.sort()
-    starts = [p[0] for p in planned]
     for first, last, dep_id, what, loc in legacy:
         src = model.sources[dep_id]
-        i = bisect_right(starts, last)
-        for pf, pl, pwhat, _ in planned[max(0, i - 8):i]:
+        for pf, pl, pwhat, _ in planned:
             if pf <= last and first <= pl:
-                diags.append(Diagnostic(src.name, src.line(*loc), ".".join(map(str, loc)),
+                diags.append(Diagnostic(src.name, src.line(*loc), dotted(loc),
                                         f"{what} overlaps {pwhat}; both must coexist during migration",
                                         "renumber the legacy range before migrating, or move the supernet",
                                         code="ipam-overlap"))
+    # within one department, two LANs that overlap make a host's LAN ambiguous
+    for dep in model.departments.values():
+        lans = sorted((IPNetwork(lan.cidr).first, IPNetwork(lan.cidr).last, k, lan.id)
+                      for k, lan in enumerate(dep.legacy_lans))
+        for i, (_, l1, k1, id1) in enumerate(lans):
+            for f2, _, k2, id2 in lans[i + 1:]:
+                if f2 > l1:
+                    break
+                (ka, ida), (kb, idb) = sorted([(k1, id1), (k2, id2)])
+                src = model.sources[dep.id]
+                diags.append(Diagnostic(src.name, src.line("legacy_lans", kb, "cidr"), f"legacy_lans[{kb}].cidr",
+                                        f"LAN {idb} overlaps LAN {ida} of the same department",
+                                        "merge them into one LAN, or fix the prefix", code="ipam-overlap"))
+
     # overlaps between departments: group identical ranges, sweep the distinct ones (n log n)
     buckets: dict[tuple[int, int], list[tuple[int, int, str, str, tuple]]] = {}
     for item in legacy:
@@ -256,16 +267,16 @@ def _overlaps(model: CityModel) -> list[Diagnostic]:
             neighbours[other].append(key)
         active.append(key)
     for key in distinct:
-        near = [x for k in neighbours[key] for x in buckets[k][:4]]
-        counts = sum(len({x[2] for x in buckets[k]}) for k in neighbours[key])
+        near = {x[2] for k in neighbours[key] for x in buckets[k]}
+        names_pool = sorted(near)[:4]
         for _, _, dep_id, what, loc in buckets[key]:
-            others = sorted({x[2] for x in near if x[2] != dep_id})
-            if not others:
+            total = len(near) - (dep_id in near)
+            if not total:
                 continue
             src = model.sources[dep_id]
-            total = max(len(others), counts - 1)
-            names = ", ".join(others[:3]) + (f" and {total - 3} more" if total > 3 else "")
-            diags.append(Diagnostic(src.name, src.line(*loc), ".".join(map(str, loc)),
+            shown = [n for n in names_pool if n != dep_id][:3]
+            names = ", ".join(shown) + (f" and {total - len(shown)} more" if total > len(shown) else "")
+            diags.append(Diagnostic(src.name, src.line(*loc), dotted(loc),
                                     f"{what} overlaps ranges of {names}",
                                     "fine while each stays behind its own router; the lab and the "
                                     "migration reach each department's LAN separately",

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..ipam import plan, write_lock
-from ..registry.diagnostics import Severity
+from ..registry.diagnostics import Diagnostic, Severity
 from ..registry.generate import generate
 from ..registry.summary import summarize
 from ..status import ExitStatus
@@ -30,6 +30,7 @@ def validate(
     city: CityOption = None,  # type: ignore[assignment]
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+    show_warnings: Annotated[bool, typer.Option("--show-warnings", help="List every warning, not a digest.")] = False,
 ) -> None:
     """Check the registry: the schema of every file and the rules across files, and the IP plan.
 
@@ -45,7 +46,7 @@ def validate(
         print_json({"valid": not errors, "departments": len(model.departments), "systems": len(model.systems),
                     "errors": [d.as_dict() for d in errors], "warnings": [d.as_dict() for d in warnings]})
     else:
-        print_diagnostics(errors + warnings)
+        print_diagnostics(errors + (warnings if show_warnings else _digest(warnings)))
         if not errors:
             out().print(f"[green]valid[/]: {model.root}: {len(model.departments)} departments, "
                         f"{len(model.systems)} systems, {len(warnings)} warning(s)")
@@ -53,6 +54,20 @@ def validate(
         exit_with(ExitStatus.BAD_INPUT)
     if strict and warnings:
         exit_with(ExitStatus.FINDINGS)
+
+
+def _digest(warnings: list[Diagnostic], keep: int = 2) -> list[Diagnostic]:
+    """The first few warnings of each kind, then one line saying how many more there are."""
+    by_code: dict[str, list[Diagnostic]] = {}
+    for w in warnings:
+        by_code.setdefault(w.code, []).append(w)
+    shown: list[Diagnostic] = []
+    for code, items in by_code.items():
+        shown.extend(items[:keep])
+        if len(items) > keep:
+            shown.append(Diagnostic("...", 0, "", f"and {len(items) - keep} more {code} warning(s)",
+                                    "--show-warnings lists them", Severity.warning, code))
+    return shown
 
 
 def ipam(

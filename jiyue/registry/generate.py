@@ -69,7 +69,9 @@ def city_context(departments: int, *, city_id: str = "gencity", platform: str = 
     }
 
 
-def department(i: int, systems: int, rng: random.Random, all_systems: list[str]) -> dict[str, Any]:
+def department(i: int, systems: int, rng: random.Random, all_systems: dict[str, list[str]]) -> dict[str, Any]:
+    """One department; ``all_systems`` holds the ids generated so far per zone (dependencies
+    point only at earlier systems of the same zone: no cycles, no route across zones)."""
     dep_id = f"d{i:03d}"
     syss: list[dict[str, Any]] = []
     for j in range(systems):
@@ -81,7 +83,8 @@ def department(i: int, systems: int, rng: random.Random, all_systems: list[str])
         zombie = rng.random() < 0.1
         flavor = rng.choice(list(_FLAVORS))
         instances = rng.choice([1, 1, 2])
-        deps = [d for d in rng.sample(all_systems, k=min(2, len(all_systems))) if rng.random() < 0.3]
+        earlier = all_systems[zone]
+        deps = [d for d in rng.sample(earlier, k=min(2, len(earlier))) if rng.random() < 0.3]
         host = {
             "name": f"{sid}-h1", "lan": "lan1", "address": f"192.168.{i % 200}.{10 + j}",
             "os": rng.choice(["CentOS 6.5", "Debian 8", "Windows Server 2008 R2"]),
@@ -121,7 +124,8 @@ def department(i: int, systems: int, rng: random.Random, all_systems: list[str])
     if i == 0:
         for j, kind in enumerate(_PLATFORMS[: len(syss)]):
             syss[j]["platform"] = kind
-    all_systems.extend(s["id"] for s in syss)
+    for s in syss:
+        all_systems[s["zone"]].append(s["id"])
     need = [sum(_FLAVORS[s["capacity"]["flavor"]][k] * s["capacity"]["instances"] for s in syss) for k in (0, 1)]
     return {
         "id": dep_id,
@@ -145,7 +149,7 @@ def generate(out: Path, departments: int, systems_per_department: int, seed: int
     (out / DEPARTMENTS_DIR).mkdir(exist_ok=True)
     pilots = [f"d{i:03d}" for i in range(1, min(departments, 4))]
     _dump(out / CITY_FILE, CITY_MODELINE, city_context(departments, pilots=pilots))
-    all_systems: list[str] = []
+    all_systems: dict[str, list[str]] = {"intranet": [], "extranet": []}
     for i in range(departments):
         dep = department(i, systems_per_department, rng, all_systems)
         _dump(out / DEPARTMENTS_DIR / f"{dep['id']}.yaml", DEPARTMENT_MODELINE, dep)

@@ -82,7 +82,7 @@ def _hint(err: dict[str, Any]) -> str:
     return "see the JSON Schema in schemas/"
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
+def dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -230,7 +230,7 @@ def _parse(path: Path, model: type[BaseModel], diags: list[Diagnostic]) -> tuple
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
-            diags.append(Diagnostic(name, line_of(data, loc), _dotted(loc), _message(err), _hint(err),
+            diags.append(Diagnostic(name, line_of(data, loc), dotted(loc), _message(err), _hint(err),
                                     code=err["type"]))
         return None, src
 
@@ -253,11 +253,11 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                   unparsed: set[str] = frozenset()) -> Iterator[Diagnostic]:  # type: ignore[assignment]
     def err(dep_id: str, loc: tuple[Any, ...], message: str, hint: str, code: str) -> Diagnostic:
         s = src[dep_id]
-        return Diagnostic(s.name, s.line(*loc), _dotted(loc), message, hint, code=code)
+        return Diagnostic(s.name, s.line(*loc), dotted(loc), message, hint, code=code)
 
     def warn(dep_id: str, loc: tuple[Any, ...], message: str, hint: str, code: str) -> Diagnostic:
         s = src[dep_id]
-        return Diagnostic(s.name, s.line(*loc), _dotted(loc), message, hint, Severity.warning, code)
+        return Diagnostic(s.name, s.line(*loc), dotted(loc), message, hint, Severity.warning, code)
 
     city_src = src["__city__"]
     # ---- city-level references
@@ -327,7 +327,10 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                 elif ref == sys.id:
                     yield err(dep.id, (*base, "depends_on", k), "a system cannot depend on itself",
                               "remove it", "bad-ref")
-            if sys.replaceable_by is not None and sys.replaceable_by not in system_home \
+            if sys.replaceable_by == sys.id:
+                yield err(dep.id, (*base, "replaceable_by"), "a system cannot be replaced by itself",
+                          "name the system that covers its function, or remove replaceable_by", "bad-ref")
+            elif sys.replaceable_by is not None and sys.replaceable_by not in system_home \
                     and sys.replaceable_by not in unparsed:
                 yield err(dep.id, (*base, "replaceable_by"), f"no system {sys.replaceable_by!r}",
                           "use the id of an existing system", "unknown-ref")
@@ -367,7 +370,6 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                 totals["ram_gb"] += fl.ram_gb * cap.instances
             totals["volume_gb"] += cap.volume_gb * cap.instances
             totals["instances"] += cap.instances
-            addr_seen: dict[tuple[str, str], int] = {}
             for j, host in enumerate(sys.legacy_hosts):
                 hl = (*base, "legacy_hosts", j)
                 lan = lans.get(host.lan)
@@ -380,7 +382,6 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                 if "postgresql" in host.services and not host.databases:
                     yield warn(dep.id, (*hl, "databases"), "runs postgresql but lists no database",
                                "list the databases the migration must copy", "no-databases")
-                addr_seen.setdefault((host.lan, host.address), j)
         # unique legacy addresses within one LAN, across all the department's systems
         by_addr: dict[tuple[str, str], tuple[int, int]] = {}
         for i, sys in enumerate(dep.systems):
@@ -401,6 +402,18 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                 yield err(dep.id, ("quotas", what),
                           f"systems need {totals[what]} {what} but the quota is {limit}",
                           "raise the quota or shrink the systems' capacity", "over-quota")
+
+    # ---- the intranet has no route to the extranet (T3.3): dependencies stay within a zone
+    zone_of = {s.id: s.zone for d in deps.values() for s in d.systems}
+    for dep in deps.values():
+        for i, sys in enumerate(dep.systems):
+            for k, ref in enumerate(sys.depends_on):
+                if ref in zone_of and zone_of[ref] is not sys.zone:
+                    yield err(dep.id, ("systems", i, "depends_on", k),
+                              f"{sys.id} is on the {sys.zone.value} but {ref} is on the {zone_of[ref].value}, "
+                              "and the two networks have no route between them",
+                              "exchange the data through the sharing platform of the system's own zone "
+                              "(T2.3, T3.3)", "cross-zone-dependency")
 
     # ---- a dependency cycle makes a wave plan impossible
     graph = defaultdict(list)

@@ -34,6 +34,14 @@ Ident = Annotated[
 ]
 
 
+DeptId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length=2, max_length=24),
+    Field(description="A department id: lower-case ASCII, digits, single hyphens; at most 24 characters "
+                      "(it becomes part of OpenStack and network-namespace names)."),
+]
+
+
 def _cidr(value: str) -> str:
     try:
         net = IPNetwork(value)
@@ -259,10 +267,10 @@ class City(Strict):
     volume_classes: dict[Ident, VolumeClass]
     egress: Egress
     dr_policy: DrPolicy = DrPolicy()
-    platform_department: Ident = Field(
+    platform_department: DeptId = Field(
         description="The department (tenant) that runs the city's shared platforms (T4.5, T6–T9)"
     )
-    pilot_departments: list[Ident] = Field(
+    pilot_departments: list[DeptId] = Field(
         default_factory=list, description="Departments of the migration pilot (T4.2)"
     )
 
@@ -385,7 +393,7 @@ class System(Strict):
     platform: SharedPlatform | None = Field(
         default=None, description="Set when the system is one of the city's shared platforms"
     )
-    replaceable_by: str | None = Field(
+    replaceable_by: Ident | None = Field(
         default=None, description="Id of a system whose function covers this one (T1.2)"
     )
     depends_on: list[Ident] = Field(default_factory=list)
@@ -395,10 +403,10 @@ class System(Strict):
 
 
 class Department(Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length=2, max_length=24)]
+    id: DeptId
     names: Names
     tier: Tier
-    parent: Ident | None = Field(default=None, description="Parent department, for subordinate units")
+    parent: DeptId | None = Field(default=None, description="Parent department, for subordinate units")
     district: str | None = Field(default=None, description="The district, for district and street tiers")
     quotas: Quotas
     private_networks: list[PrivateNetwork] = Field(default_factory=list)

@@ -86,6 +86,19 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
     ("dependency-cycle", lambda d: (sys0(d).__setitem__("depends_on", [d["systems"][1]["id"]]),
                                     d["systems"][1].__setitem__("depends_on", [sys0(d)["id"]])),
      "dependency cycle", "systems[0].depends_on", None),
+    ("self-replaceable", lambda d: sys0(d).__setitem__("replaceable_by", sys0(d)["id"]),
+     "cannot be replaced by itself", "systems[0].replaceable_by", "replaceable_by:"),
+    ("cross-zone-dependency", lambda d: (
+        sys0(d).update(zone="extranet", classification="internal", public_facing=False,
+                       depends_on=[d["systems"][1]["id"]]),
+        d["systems"][1].update(zone="intranet", classification="internal", public_facing=False,
+                               depends_on=[])),
+     "no route between them", "systems[0].depends_on[0]", None),
+    ("overlapping-lans-in-one-department", lambda d: d["legacy_lans"].append(
+        {"id": "lan2", "cidr": d["legacy_lans"][0]["cidr"].rsplit(".", 2)[0] + ".0.0/16"}),
+     "overlaps LAN lan1 of the same department", "legacy_lans[1].cidr", None),
+    ("long-department-id", lambda d: d.update(parent="a-department-id-longer-than-24"),
+     "at most 24 characters", "parent", None),
     ("wrong-type", lambda d: d.__setitem__("systems", {"a": 1}), "valid list", "systems", None),
 ]
 
