@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import registry_cmds
+from . import catalog_cmds, registry_cmds
 
 app = typer.Typer(
     name="jiyue",
@@ -36,3 +36,4 @@ def main(
 
 
 registry_cmds.register(app)
+catalog_cmds.register(app)

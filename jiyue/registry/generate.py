@@ -119,6 +119,17 @@ def department(i: int, systems: int, rng: random.Random, all_systems: dict[str, 
                          "volume_gb": 100, "volume_class": "encrypted" if classification == "classified"
                          else "standard", "ha": instances > 1},
         })
+        syss[-1]["data_resources"] = [{
+            "id": f"{sid}-records", "name": f"系统{i}-{j}业务数据", "fields": ["编号", "名称", "日期"],
+            "library": "department", "update_frequency": "daily", "format": "database",
+            "sharing": "not-shared" if classification == "classified" else "unconditional",
+            **({"legal_basis": "《中华人民共和国保守国家秘密法》"} if classification == "classified" else {}),
+            "open_data": public,
+        }]
+        syss[-1]["data_needs"] = []
+        syss[-1]["filing"] = {"project_id": f"GEN-{i:03d}-{j:02d}", "funding_kind": "om",
+                              "amount_wan": syss[-1]["funds"]["om_wan_per_year"],
+                              "approval_number": f"生发改〔2019〕{i * 100 + j}号", "date": "2019-03-01"}
         if syss[-1]["dr"] is None:
             del syss[-1]["dr"]
     if i == 0:

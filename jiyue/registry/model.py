@@ -353,6 +353,17 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                     yield err(dep.id, (*base, "platform"), f"a second {sys.platform.value} platform",
                               "keep one per city (T4.5)", "duplicate-platform")
                 platform_kinds.setdefault(sys.platform.value, (dep.id, i))
+            seen_res: dict[str, int] = {}
+            for k, res in enumerate(sys.data_resources or []):
+                if res.id in seen_res:
+                    yield err(dep.id, (*base, "data_resources", k, "id"),
+                              f"resource {res.id!r} listed twice (also item {seen_res[res.id]})",
+                              "list each catalog entry once per system", "duplicate-id")
+                seen_res.setdefault(res.id, k)
+            for k, need in enumerate(sys.data_needs or []):
+                if need.provider is not None and need.provider not in deps and need.provider not in unparsed:
+                    yield err(dep.id, (*base, "data_needs", k, "provider"), f"no department {need.provider!r}",
+                              "use the id of an existing department, or omit provider", "unknown-ref")
             cap = sys.capacity
             for key, table, what in ((cap.flavor, city.flavors, "flavor"), (cap.image, city.images, "image"),
                                      (cap.volume_class, city.volume_classes, "volume_class")):

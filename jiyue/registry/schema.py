@@ -283,6 +283,88 @@ class City(Strict):
         return self
 
 
+# --------------------------------------------------------------------------- data catalog and filing (T5–T8, G6)
+
+
+class Library(StrEnum):
+    """Which resource library a data resource belongs to (T5)."""
+
+    base = "base"  # 基础信息资源库: population, legal persons, geography, macro-economy ...
+    thematic = "thematic"  # 主题信息资源库
+    department = "department"  # 部门信息资源库
+
+
+class UpdateFrequency(StrEnum):
+    realtime = "realtime"
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+    quarterly = "quarterly"
+    yearly = "yearly"
+    irregular = "irregular"
+
+
+class DataFormat(StrEnum):
+    database = "database"
+    file = "file"
+    api = "api"
+    spatial = "spatial"
+    document = "document"
+
+
+class SharingType(StrEnum):
+    """The three sharing types of the national rules (无条件共享 / 有条件共享 / 不予共享)."""
+
+    unconditional = "unconditional"
+    conditional = "conditional"
+    not_shared = "not-shared"
+
+
+class FundingKind(StrEnum):
+    construction = "construction"  # 建设经费
+    om = "om"  # 运维经费
+
+
+class DataResource(Strict):
+    """One entry of the government information-resource catalog (政务信息资源目录, T5).
+
+    ``id`` is the catalog key: the same key in two departments means the same data is held twice
+    (a candidate for a base library). The sharing fields are optional so that an incomplete
+    sharing list is a *filing gap* reported by ``jiyue filing check``, not a broken registry.
+    """
+
+    id: Ident
+    name: str = Field(min_length=1, description="Name of the resource, as the catalog lists it")
+    fields: list[str] = Field(default_factory=list, description="Data items (信息项)")
+    library: Library
+    update_frequency: UpdateFrequency
+    format: DataFormat
+    sharing: SharingType | None = Field(default=None, description="Sharing type; missing = not filed")
+    conditions: str = Field(default="", description="For conditional sharing: the conditions")
+    legal_basis: str = Field(default="", description="For not-shared: the law or rule that says so")
+    open_data: bool = Field(default=False, description="Published on the open-data site (T7)")
+
+
+class DataNeed(Strict):
+    """Data a system consumes from another department (the requirement list, T8)."""
+
+    resource: Ident = Field(description="Catalog key of the resource needed")
+    provider: Annotated[
+        str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=24)
+    ] | None = Field(default=None, description="The department expected to provide it")
+    purpose: str = Field(default="", description="What the data is needed for")
+
+
+class Filing(Strict):
+    """The filing record (备案) a project needs before it gets money (G6). Missing fields are gaps."""
+
+    project_id: str | None = None
+    funding_kind: FundingKind | None = None
+    amount_wan: NonNegative | None = None
+    approval_number: str | None = None
+    date: PastDate | None = None
+
+
 # --------------------------------------------------------------------------- departments
 
 
@@ -400,6 +482,12 @@ class System(Strict):
     dr: DrNeed | None = None
     legacy_hosts: list[LegacyHost] = Field(default_factory=list)
     capacity: Capacity
+    # ---- catalog and filing (T5–T8, G6); None means "not filed", [] means "filed: none"
+    data_resources: list[DataResource] | None = Field(
+        default=None, description="The system's resource catalog (资源目录); omitted = not filed")
+    data_needs: list[DataNeed] | None = Field(
+        default=None, description="The requirement list (需求清单); omitted = not filed")
+    filing: Filing | None = Field(default=None, description="The filing record (备案); omitted = not filed")
 
 
 class Department(Strict):
