@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     image = ensure_image()
     if not args.json:
-        print(f"image {image.path} ({'built in %.0f s' % image.seconds if image.built else 'cached'})")
+        print(f"image {image.path} ({f'built in {image.seconds:.0f} s' if image.built else 'cached'})")
     for n in args.sizes:
         result = run(n, args.name)
         if args.json:

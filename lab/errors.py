@@ -46,6 +46,4 @@ def require_tools(tools: dict[str, str] | None = None) -> None:
     missing = missing_tools(tools)
     if missing:
         pkgs = " ".join(sorted(set(missing.values())))
-        raise LabError(
-            f"the lab needs {', '.join(sorted(missing))}; install with `apt-get install -y {pkgs}`"
-        )
+        raise LabError(f"the lab needs {', '.join(sorted(missing))}; install with `apt-get install -y {pkgs}`")

@@ -14,6 +14,7 @@ never sees them, and they vanish with the host's processes. Process identities a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -111,10 +112,8 @@ def proc_starttime(pid: int) -> int | None:
 
 def _reap(pid: int) -> None:
     """Collect ``pid`` if it is our child (so it does not linger as a zombie)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def children(pid: int) -> list[int]:
@@ -171,9 +170,7 @@ def sshd_listening(pid: int, port: int = 22) -> bool:
     return False
 
 
-def prepare_upper(
-    host_dir: Path, hostname: str, authorized_keys: str, files: dict[str, bytes] | None = None
-) -> str:
+def prepare_upper(host_dir: Path, hostname: str, authorized_keys: str, files: dict[str, bytes] | None = None) -> str:
     """Create the host's overlay directories and seed its upper layer: hostname, hosts,
     root's authorized_keys and a fresh ed25519 host key. Returns the host public key line."""
     upper, work, root = host_dir / "upper", host_dir / "work", host_dir / "root"
@@ -181,15 +178,12 @@ def prepare_upper(
         d.mkdir(parents=True, exist_ok=True)
     (upper / "etc").mkdir(mode=0o755, exist_ok=True)
     (upper / "etc/hostname").write_text(hostname + "\n")
-    (upper / "etc/hosts").write_text(
-        f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n"
-    )
+    (upper / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n")
     ssh_dir = upper / "etc/ssh"
     ssh_dir.mkdir(mode=0o755, exist_ok=True)
     key = ssh_dir / "ssh_host_ed25519_key"
     if not key.exists():
-        net.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{hostname}",
-                 "-f", str(key)])
+        net.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{hostname}", "-f", str(key)])
     dot_ssh = upper / "root/.ssh"
     (upper / "root").mkdir(mode=0o700, exist_ok=True)
     dot_ssh.mkdir(mode=0o700, exist_ok=True)
@@ -210,16 +204,30 @@ def spawn(netns: str, hostname: str, image: Path, host_dir: Path) -> subprocess.
     Returns the ``unshare`` process (still PID-identical to the ``ip`` that exec'ed into it);
     its only child is the host's PID 1. ``--kill-child`` ties the host's life to it.
     """
-    console = open(host_dir / "console.log", "ab")
-    try:
+    with open(host_dir / "console.log", "ab") as console:
         return subprocess.Popen(
             [
-                "ip", "netns", "exec", netns,
-                "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
-                "--propagation", "private",
-                "sh", "-c", BOOT_SCRIPT, "jiyue-boot",
-                str(image), str(host_dir / "upper"), str(host_dir / "work"),
-                str(host_dir / "root"), hostname,
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                "unshare",
+                "--mount",
+                "--pid",
+                "--uts",
+                "--fork",
+                "--kill-child",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                BOOT_SCRIPT,
+                "jiyue-boot",
+                str(image),
+                str(host_dir / "upper"),
+                str(host_dir / "work"),
+                str(host_dir / "root"),
+                hostname,
             ],
             stdin=subprocess.DEVNULL,
             stdout=console,
@@ -228,8 +236,6 @@ def spawn(netns: str, hostname: str, image: Path, host_dir: Path) -> subprocess.
             start_new_session=True,
             close_fds=True,
         )
-    finally:
-        console.close()
 
 
 def find_init(unshare_pid: int, timeout: float = 5.0) -> int:

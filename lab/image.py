@@ -71,7 +71,7 @@ Progress = Callable[[str], None]
 
 def print_progress(message: str) -> None:
     """Default progress sink: one line on stderr, flushed."""
-    print(f"[lab image] {message}", file=sys.stderr, flush=True)
+    print(f"[lab] {message}", file=sys.stderr, flush=True)
 
 
 def _file_bytes(name: str) -> bytes:
@@ -147,9 +147,7 @@ def _run(
         if show(line):
             progress(line)
     if proc.wait() != 0:
-        raise LabError(
-            f"image build step failed ({proc.returncode}): {' '.join(argv)}\n" + "\n".join(tail)
-        )
+        raise LabError(f"image build step failed ({proc.returncode}): {' '.join(argv)}\n" + "\n".join(tail))
 
 
 def _in_private_namespaces(root: Path, script: str) -> list[str]:
@@ -215,16 +213,14 @@ def build_image(recipe: ImageRecipe, target: Path, progress: Progress = print_pr
     # Disable every SysV service so an idle host runs sshd only; `jiyue-service enable X`
     # (or Ansible's service module) turns one back on.
     services = sorted(p.name for p in (target / "etc/init.d").iterdir() if p.is_file())
-    disable = "\n".join(
-        f'{chroot} update-rc.d -f "{s}" disable >/dev/null 2>&1 || true' for s in services
-    )
+    disable = "\n".join(f'{chroot} update-rc.d -f "{s}" disable >/dev/null 2>&1 || true' for s in services)
     _run(
         _in_private_namespaces(
             target,
             f"{disable}\n"
             # '*' (not '!'): sshd with UsePAM=no refuses even key logins for locked accounts.
             f"{chroot} usermod -p '*' root\n"
-            f"rm -rf \"{target}\"/var/lib/apt/lists/* \"{target}\"/var/cache/apt/*.bin\n",
+            f'rm -rf "{target}"/var/lib/apt/lists/* "{target}"/var/cache/apt/*.bin\n',
         ),
         progress,
         env=env,

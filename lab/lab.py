@@ -59,13 +59,16 @@ class HostSpec:
     """A host to start.
 
     ``files`` (path inside the host → content) are written into the host's overlay before it
-    boots; ``services`` are enabled and started once it is up (``jiyue-service``).
+    boots; ``services`` are enabled and started once it is up (``jiyue-service``);
+    ``labels`` (role, zone, site, department ...) are kept in the state and shown by
+    :meth:`Lab.status`, for the topology layer.
     """
 
     name: str
     hostname: str | None = None
     files: Mapping[str, bytes | str] = field(default_factory=dict)
     services: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +79,7 @@ class HostStatus:
     pid: int | None
     address: str | None
     jump: str | None
+    labels: dict[str, str]
 
 
 @dataclass
@@ -189,8 +193,20 @@ class Lab:
     def _ensure_key(self) -> str:
         self.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.key_path.exists():
-            net.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-                     f"jiyue-lab-{self.name}", "-f", str(self.key_path)])
+            net.run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"jiyue-lab-{self.name}",
+                    "-f",
+                    str(self.key_path),
+                ]
+            )
         return self.key_path.with_suffix(".pub").read_text()
 
     def _write_ssh_files(self) -> None:
@@ -246,8 +262,7 @@ class Lab:
             state.meta.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ"))
             state.meta["image"] = str(image)
             if state.find("dir", path=str(self.dir)) is None:
-                state.intend("dir", save=False, path=str(self.dir), what="lab directory"
-                             ).status = "created"
+                state.intend("dir", save=False, path=str(self.dir), what="lab directory").status = "created"
             pub = self._ensure_key()
             started = time.monotonic()
             inits: dict[str, hostmod.ProcId] = {}
@@ -257,35 +272,37 @@ class Lab:
             hostmod.wait_ready(inits, host_dirs, timeout)
             self._write_ssh_files()
             state.save()
-            self.progress(
-                f"lab {self.name}: {len(specs)} hosts up in {time.monotonic() - started:.1f} s"
-            )
+            self.progress(f"lab {self.name}: {len(specs)} hosts up in {time.monotonic() - started:.1f} s")
         for spec in specs:
             for svc in spec.services:
                 self.service(spec.name, "enable", svc)
                 self.service(spec.name, "start", svc)
         return [s.name for s in specs]
 
-    def _start_host(
-        self, spec: HostSpec, image: Path, pub: str
-    ) -> tuple[hostmod.ProcId, Path]:
+    def _start_host(self, spec: HostSpec, image: Path, pub: str) -> tuple[hostmod.ProcId, Path]:
         state = self.state
         netns = self._claim_node(spec.name, "host")
         host_dir = self.dir / "hosts" / spec.name
         hostname = spec.hostname or spec.name
-        state.hosts[spec.name] = {"netns": netns, "hostname": hostname, "dir": str(host_dir)}
+        state.hosts[spec.name] = {
+            "netns": netns,
+            "hostname": hostname,
+            "dir": str(host_dir),
+            "labels": dict(spec.labels),
+        }
         dir_res = state.intend("dir", save=False, path=str(host_dir), what=f"host {spec.name}")
         ns_res = state.intend("netns", save=False, name=netns)
         proc_res = state.intend("process", save=False, netns=netns, host=spec.name)
         mnt_res = state.intend(
-            "mount", save=False, target=str(host_dir / "root"), scope="host-private",
+            "mount",
+            save=False,
+            target=str(host_dir / "root"),
+            scope="host-private",
             host=spec.name,
         )
         state.save()
 
-        files = {
-            k: (v.encode() if isinstance(v, str) else v) for k, v in spec.files.items()
-        }
+        files = {k: (v.encode() if isinstance(v, str) else v) for k, v in spec.files.items()}
         host_key = hostmod.prepare_upper(host_dir, hostname, pub, files)
         state.hosts[spec.name]["host_key"] = host_key
         state.created(dir_res, save=False)
@@ -302,8 +319,9 @@ class Lab:
         init = hostmod.ProcId.of(init_pid)
         if init is None:
             raise LabError(f"host {spec.name}: init {init_pid} exited at once")
-        state.intend("process", save=False, netns=netns, host=spec.name, what="init",
-                     pid=init.pid, starttime=init.starttime).status = "created"
+        state.intend(
+            "process", save=False, netns=netns, host=spec.name, what="init", pid=init.pid, starttime=init.starttime
+        ).status = "created"
         state.hosts[spec.name]["init"] = {"pid": init.pid, "starttime": init.starttime}
         state.created(mnt_res)
         return init, host_dir
@@ -324,9 +342,11 @@ class Lab:
         ssh: for seeding a host before it is reachable."""
         init = self._init_of(host)
         proc = subprocess.run(
-            ["nsenter", "-t", str(init.pid), "-m", "-u", "-n", "-p", "-r", "-w",
-             "--", *argv],
-            input=input, capture_output=True, text=True, env=hostmod.HOST_ENV,
+            ["nsenter", "-t", str(init.pid), "-m", "-u", "-n", "-p", "-r", "-w", "--", *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=hostmod.HOST_ENV,
         )
         if check and proc.returncode != 0:
             raise net.CommandError(argv, proc.returncode, proc.stderr)
@@ -334,9 +354,7 @@ class Lab:
 
     def service(self, host: str, action: str, service: str) -> subprocess.CompletedProcess[str]:
         """``jiyue-service ACTION SERVICE`` inside ``host`` (start, stop, status, enable ...)."""
-        return self.exec(
-            host, ["/usr/local/sbin/jiyue-service", action, service], check=action != "status"
-        )
+        return self.exec(host, ["/usr/local/sbin/jiyue-service", action, service], check=action != "status")
 
     # -- namespaces and links ------------------------------------------------------------
     def add_namespace(self, name: str, forwarding: bool = False, kind: str = "switch") -> str:
@@ -369,8 +387,7 @@ class Lab:
         with self._locked():
             self._reload()
             a_ns, b_ns = self._node_netns(a), self._node_netns(b)
-            res = self.state.intend("link", netns=a_ns, ifname=a_if, peer_netns=b_ns,
-                                    peer_ifname=b_if)
+            res = self.state.intend("link", netns=a_ns, ifname=a_if, peer_netns=b_ns, peer_ifname=b_if)
             net.veth(a_ns, a_if, b_ns, b_if)
             if a_addr:
                 net.address(a_ns, a_if, a_addr)
@@ -378,9 +395,7 @@ class Lab:
                 net.address(b_ns, b_if, b_addr)
             self.state.created(res)
 
-    def add_root_link(
-        self, node: str, suffix: str, node_if: str, root_addr: str, node_addr: str
-    ) -> str:
+    def add_root_link(self, node: str, suffix: str, node_if: str, root_addr: str, node_addr: str) -> str:
         """The machine's only way into the lab: a veth from the root namespace to ``node``
         (a bastion or router). Forwarding is off on the root end, so nothing from the lab is
         ever routed on to the machine's network. Returns the root interface name."""
@@ -392,8 +407,9 @@ class Lab:
             n_ns = self._node_netns(node)
             if net.link_exists(None, root_if):
                 raise LabError(f"root interface {root_if} exists but is not in the lab's state")
-            res = self.state.intend("link", netns=None, ifname=root_if, peer_netns=n_ns,
-                                    peer_ifname=node_if, network=str(r_net))
+            res = self.state.intend(
+                "link", netns=None, ifname=root_if, peer_netns=n_ns, peer_ifname=node_if, network=str(r_net)
+            )
             net.veth(n_ns, node_if, None, root_if)
             net.sysctl(None, f"net.ipv4.conf.{root_if}.forwarding", "0")
             net.sysctl(None, f"net.ipv6.conf.{root_if}.disable_ipv6", "1")
@@ -419,9 +435,7 @@ class Lab:
         """Add an address inside a lab namespace (root addresses come with root links)."""
         net.address(self._reload_netns(node), ifname, cidr)
 
-    def add_route(
-        self, node: str | None, dest: str, via: str | None = None, dev: str | None = None
-    ) -> None:
+    def add_route(self, node: str | None, dest: str, via: str | None = None, dev: str | None = None) -> None:
         """A route in ``node``; ``node=ROOT`` (None) adds a recorded root-namespace route,
         allowed only inside a protected lab range and through one of this lab's links."""
         if node is not ROOT:
@@ -504,32 +518,26 @@ class Lab:
         network = ipaddress.ip_network(dest)
         if network.prefixlen == 0:
             raise LabError("the lab never adds a default route to the machine's namespace")
-        ranges = [ipaddress.ip_network(r.attrs["range"]) for r in self.state.of_kind("route")
-                  if r.attrs.get("range")]
+        ranges = [ipaddress.ip_network(r.attrs["range"]) for r in self.state.of_kind("route") if r.attrs.get("range")]
         if not any(network.version == r.version and network.subnet_of(r) for r in ranges):
             raise LabError(
-                f"root route to {network} is outside every protected lab range; "
-                "call add_unreachable(<range>) first"
+                f"root route to {network} is outside every protected lab range; call add_unreachable(<range>) first"
             )
         links = self._lab_root_links()
         if dev is None and via is not None:
             addr = ipaddress.ip_address(via)
             dev = next((name for name, n in links.items() if addr in n), None)
         if dev not in links:
-            raise LabError(f"root route to {network} must leave through one of this lab's "
-                           f"links ({', '.join(links) or 'none yet'})")
+            raise LabError(
+                f"root route to {network} must leave through one of this lab's links ({', '.join(links) or 'none yet'})"
+            )
         return dev
 
-    def _free_unreachable_metric(
-        self, network: ipaddress.IPv4Network | ipaddress.IPv6Network
-    ) -> int:
+    def _free_unreachable_metric(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
         taken = {
-            int(r.get("metric", 0))
-            for r in net.routes(None)
-            if r.get("dst") in (str(network), network.with_prefixlen)
+            int(r.get("metric", 0)) for r in net.routes(None) if r.get("dst") in (str(network), network.with_prefixlen)
         }
-        metric = _UNREACHABLE_METRIC_BASE + int(hashlib.sha256(self.name.encode()).hexdigest(),
-                                                16) % 50000
+        metric = _UNREACHABLE_METRIC_BASE + int(hashlib.sha256(self.name.encode()).hexdigest(), 16) % 50000
         while metric in taken:
             metric += 1
         return metric
@@ -558,13 +566,21 @@ class Lab:
         return argv
 
     def ssh(
-        self, host: str, command: str | Sequence[str], timeout: float = 60.0,
-        input: str | None = None, check: bool = False,
+        self,
+        host: str,
+        command: str | Sequence[str],
+        timeout: float = 60.0,
+        input: str | None = None,
+        check: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``command`` on ``host`` over real ssh; returns the completed process."""
         return subprocess.run(
-            self.ssh_argv(host, command), input=input, capture_output=True, text=True,
-            timeout=timeout, check=check,
+            self.ssh_argv(host, command),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
         )
 
     # -- status and teardown -------------------------------------------------------------
@@ -575,18 +591,25 @@ class Lab:
         for name, info in sorted(state.hosts.items()):
             init = info.get("init")
             running = bool(init) and hostmod.ProcId(init["pid"], init["starttime"]).alive()
-            hosts.append(HostStatus(name, info["netns"], running, init["pid"] if init else None,
-                                    info.get("address"), info.get("jump")))
+            hosts.append(
+                HostStatus(
+                    name=name,
+                    netns=info["netns"],
+                    running=running,
+                    pid=init["pid"] if init else None,
+                    address=info.get("address"),
+                    jump=info.get("jump"),
+                    labels=dict(info.get("labels", {})),
+                )
+            )
         return LabStatus(
             name=self.name,
             exists=self.state_path.exists(),
             hosts=hosts,
             namespaces=[r.attrs["name"] for r in state.of_kind("netns")],
-            root_links=[r.attrs["ifname"] for r in state.of_kind("link")
-                        if r.attrs.get("netns") is None],
+            root_links=[r.attrs["ifname"] for r in state.of_kind("link") if r.attrs.get("netns") is None],
             root_routes=[" ".join(r.attrs["spec"]) for r in state.of_kind("route")],
-            leftovers=[f"{r.kind} {json.dumps(r.attrs)}" for r in state.resources
-                       if r.status != "created"],
+            leftovers=[f"{r.kind} {json.dumps(r.attrs)}" for r in state.resources if r.status != "created"],
         )
 
     def down(self) -> None:
@@ -613,12 +636,18 @@ class Lab:
 
     def _down_process(self, resources: list[Resource]) -> None:
         state = self.state
-        procs = [
-            hostmod.ProcId(r.attrs["pid"], r.attrs["starttime"])
-            for r in resources if "pid" in r.attrs
+        procs = [hostmod.ProcId(r.attrs["pid"], r.attrs["starttime"]) for r in resources if "pid" in r.attrs]
+        # Killing a host's PID 1 makes the kernel kill everything in its PID namespace; its
+        # parent (unshare) then reaps it and exits. Only then the parents: killing them first
+        # would leave the inits for the machine's init to reap.
+        inits = [
+            hostmod.ProcId(r.attrs["pid"], r.attrs["starttime"]) for r in resources if r.attrs.get("what") == "init"
         ]
-        # Hosts' PID 1 first: the kernel then kills everything in that PID namespace.
-        for proc in sorted(procs, key=lambda p: 0 if p.alive() else 1):
+        for proc in inits:
+            proc.kill(signal.SIGKILL)
+        hostmod.wait_gone(inits, timeout=5.0)
+        hostmod.wait_gone(procs, timeout=1.0)
+        for proc in procs:
             proc.kill(signal.SIGKILL)
         # Whatever still runs inside this lab's network namespaces is the lab's too (a crash
         # between starting a host and recording its PID leaves exactly that).

@@ -75,7 +75,7 @@ def netns_list() -> list[str]:
 def netns_add(name: str, forwarding: bool = False) -> None:
     """Create network namespace ``name`` with loopback up (and IPv4 forwarding if asked)."""
     run(["ip", "netns", "add", name])
-    ip(name, "link", "set", "lo", "up")
+    ip(name, "link", "set", "dev", "lo", "up")
     sysctl(name, "net.ipv4.ip_forward", "1" if forwarding else "0")
 
 
@@ -100,7 +100,7 @@ def sysctl(netns: str | None, key: str, value: str) -> None:
     if netns is None:
         Path(path).write_text(value)
     else:
-        run(["ip", "netns", "exec", netns, "sh", "-c", f'echo "$1" > "$2"', "sh", value, path])
+        run(["ip", "netns", "exec", netns, "sh", "-c", 'echo "$1" > "$2"', "sh", value, path])
 
 
 # -- links, addresses, routes ---------------------------------------------------------------
@@ -117,20 +117,20 @@ def veth(a_netns: str | None, a_if: str, b_netns: str | None, b_if: str) -> None
         peer += ["netns", b_netns]
     elif a_netns is not None:
         peer += ["netns", "1"]  # PID 1 lives in the root namespace
-    ip(a_netns, "link", "add", a_if, "type", "veth", *peer)
-    ip(a_netns, "link", "set", a_if, "up")
-    ip(b_netns, "link", "set", b_if, "up")
+    ip(a_netns, "link", "add", "name", a_if, "type", "veth", *peer)
+    ip(a_netns, "link", "set", "dev", a_if, "up")
+    ip(b_netns, "link", "set", "dev", b_if, "up")
 
 
 def bridge(netns: str | None, name: str) -> None:
     """Create bridge ``name`` in ``netns`` and bring it up."""
-    ip(netns, "link", "add", check_ifname(name), "type", "bridge")
-    ip(netns, "link", "set", name, "up")
+    ip(netns, "link", "add", "name", check_ifname(name), "type", "bridge")
+    ip(netns, "link", "set", "dev", name, "up")
 
 
 def attach(netns: str | None, ifname: str, bridge_name: str) -> None:
     """Enslave ``ifname`` to ``bridge_name`` inside ``netns``."""
-    ip(netns, "link", "set", ifname, "master", bridge_name)
+    ip(netns, "link", "set", "dev", ifname, "master", bridge_name)
 
 
 def link_exists(netns: str | None, ifname: str) -> bool:
@@ -142,7 +142,7 @@ def link_exists(netns: str | None, ifname: str) -> bool:
 def link_delete(netns: str | None, ifname: str) -> None:
     """Delete ``ifname`` (both ends of a veth go together); idempotent."""
     if link_exists(netns, ifname):
-        ip(netns, "link", "delete", ifname, check=False)
+        ip(netns, "link", "delete", "dev", ifname, check=False)
 
 
 def address(netns: str | None, ifname: str, cidr: str) -> None:

@@ -43,9 +43,7 @@ class Resource:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Resource:
         data = dict(data)
-        return cls(
-            id=data.pop("id"), kind=data.pop("kind"), status=data.pop("status"), attrs=data
-        )
+        return cls(id=data.pop("id"), kind=data.pop("kind"), status=data.pop("status"), attrs=data)
 
 
 class LabState:
