@@ -62,10 +62,24 @@ class IpPlan:
         return self._index[("shared", Zone(zone), Site(site))]
 
     def __post_init__(self) -> None:
+        self._lan_nets: dict[tuple[str, str], IPNetwork] = {}
         self._index = {}
         for s in self.segments:
             key = s.department or ("mgmt" if s.kind == "management" else "shared")
             self._index[(key, s.zone, s.site)] = s
+
+    # ---- addresses that exist only during migration (the department edge, NAT)
+    legacy_blocks: dict[tuple[str, str], str] = field(default_factory=dict)  # (department, lan) -> cidr
+
+    def legacy_block(self, department: str, lan: str) -> str:
+        """The block a department's legacy LAN is mapped to (1:1) while it is migrated."""
+        return self.legacy_blocks[(department, lan)]
+
+    def mapped_address(self, department: str, lan: str, address: str) -> str:
+        """Where the data center reaches a legacy host: its address mapped into its LAN's block."""
+        block = IPNetwork(self.legacy_blocks[(department, lan)])
+        lan_net = self._lan_nets[(department, lan)]
+        return _ip(block.first + (int(IPNetwork(address + "/32").first) - lan_net.first))
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -182,8 +196,43 @@ def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
             segments.append(Segment(f"mgmt-{zone.value}-{site.value}", None, zone, site, str(net),
                                     _ip(net.first + 1)))
     result = IpPlan(segments=segments, slots=slots, new_slots=new, stale_slots=stale, diagnostics=diags)
+    _legacy_blocks(model, result, city_name)
     result.diagnostics.extend(_overlaps(model))
     return result
+
+
+def _legacy_blocks(model: CityModel, ip: IpPlan, city_name: str) -> None:
+    """Pack each department's legacy LANs, in order, into the department's block of legacy_map."""
+    a = model.city.addressing
+    space = IPNetwork(a.legacy_map)
+    size = 2 ** (32 - a.legacy_map_prefix)
+    capacity = 2 ** (a.legacy_map_prefix - space.prefixlen) if a.legacy_map_prefix >= space.prefixlen else 0
+    for dep_id, slot in ip.slots.items():
+        dep = model.departments.get(dep_id)
+        if dep is None or not dep.legacy_lans:
+            continue
+        if slot >= capacity:
+            ip.diagnostics.append(Diagnostic(city_name, 0, "addressing.legacy_map",
+                                             f"{space} holds {capacity} department blocks of /{a.legacy_map_prefix}, "
+                                             f"but slot {slot} ({dep_id}) needs one more",
+                                             "use a larger legacy_map or a longer legacy_map_prefix",
+                                             code="ipam-size"))
+            continue
+        base = space.first + slot * size
+        offset = 0
+        for k, lan in enumerate(dep.legacy_lans):
+            net = IPNetwork(lan.cidr)
+            offset = -(-offset // net.size) * net.size  # align to the LAN's own size
+            if offset + net.size > size:
+                src = model.sources[dep_id]
+                ip.diagnostics.append(Diagnostic(src.name, src.line("legacy_lans", k, "cidr"), f"legacy_lans[{k}].cidr",
+                                                 "the department's legacy LANs need more than its "
+                                                 f"/{a.legacy_map_prefix} block of the legacy map",
+                                                 "use a shorter legacy_map_prefix in city.yaml", code="ipam-size"))
+                break
+            ip.legacy_blocks[(dep_id, lan.id)] = f"{_ip(base + offset)}/{net.prefixlen}"
+            ip._lan_nets[(dep_id, lan.id)] = net
+            offset += net.size
 
 
 def _ip(value: int) -> str:
@@ -210,6 +259,8 @@ def _overlaps(model: CityModel) -> list[Diagnostic]:
         n = IPNetwork(getattr(a.management, site.value))
         planned.append((n.first, n.last, f"the {site.value} management range {n}",
                         ("addressing", "management", site.value)))
+    lm = IPNetwork(a.legacy_map)
+    planned.append((lm.first, lm.last, f"the legacy map {lm}", ("addressing", "legacy_map")))
     egress = IPNetwork(model.city.egress.external_cidr)
     planned.append((egress.first, egress.last, f"the egress network {egress}", ("egress", "external_cidr")))
 

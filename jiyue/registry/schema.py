@@ -206,6 +206,13 @@ class Addressing(Strict):
     segment_prefix: int = Field(
         default=24, ge=16, le=28, description="Prefix length of one department segment"
     )
+    legacy_map: Cidr = Field(
+        default="100.64.0.0/10",
+        description="During migration each department's legacy LANs are reached through a 1:1 "
+                    "NAT (NETMAP) at the department's edge into its own block of this range, "
+                    "because legacy LANs of different departments overlap (docs/adr/0001-ip-plan.md)",
+    )
+    legacy_map_prefix: int = Field(default=20, ge=12, le=28, description="Size of one department's block")
     reserved_segments: int = Field(
         default=16,
         ge=1,

@@ -10,40 +10,15 @@ in the machine's namespace):
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from lab import HostSpec, Lab
-from lab.image import ImageRecipe
 
 LAB_RANGE = "10.98.0.0/16"
 LAB_RANGE_2 = "192.168.98.0/24"
 SUBNETS = {"bastion": "10.98.0", "web": "10.98.1", "db": "10.98.2"}
-
-
-def lab_skip_reason() -> str | None:
-    """Why the lab's tests cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "the rehearsal lab needs root (network namespaces, overlay mounts, routes)"
-    image_cached = (ImageRecipe().path() / "etc/jiyue/image.json").is_file()
-    if not image_cached and shutil.which("debootstrap") is None:
-        return "the lab's golden image is not built and debootstrap is missing (apt-get install -y debootstrap)"
-    for tool in ("ip", "unshare", "nsenter", "ssh", "ssh-keygen"):
-        if shutil.which(tool) is None:
-            return f"the lab needs {tool}"
-    return None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = lab_skip_reason()
-    if reason is None:
-        return
-    for item in items:
-        if item.get_closest_marker("lab") is not None:
-            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def build_session_lab(lab: Lab) -> None:

@@ -1,0 +1,235 @@
+"""Migration teams: the rehearsal lab (real hosts in network namespaces mirroring the city)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..ipam import plan as ip_plan
+from ..status import ExitStatus
+from .common import CityOption, TextJson, err, exit_with, load, out, print_json
+
+PANEL = "Migration teams: rehearsal lab and migration"
+DEFAULT_LAB = "jiyue"
+
+lab_app = typer.Typer(no_args_is_help=True, help=(
+    "The rehearsal lab: real hosts (network namespaces, overlay roots, sshd) laid out like the city's "
+    "data center and the departments' machine rooms. Needs root."))
+
+NameOption = Annotated[str, typer.Option("--name", help="The lab's name; labs of different names coexist.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lab_app, name="lab", rich_help_panel=PANEL)
+
+
+def _lab(name: str):  # noqa: ANN202
+    from lab import Lab, LabError
+
+    try:
+        return Lab(name, progress=lambda msg: err().print(f"[dim]{msg}[/]"))
+    except LabError as exc:
+        err().print(f"--name: {exc}", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        err().print("the lab needs root: it creates network namespaces, veth links, overlay mounts and "
+                    "routes (run as root, e.g. sudo .venv/bin/jiyue lab ...)", style="red")
+        exit_with(ExitStatus.ENVIRONMENT)
+
+
+def choose_departments(model, departments: str | None, scale: int | None) -> list[str]:  # noqa: ANN001
+    """The departments to bring up: named ones, else the pilot, grown until ``scale`` hosts."""
+    if departments:
+        chosen = [d.strip() for d in departments.split(",") if d.strip()]
+        unknown = [d for d in chosen if d not in model.departments]
+        if unknown:
+            err().print(f"--departments: no department {', '.join(map(repr, unknown))} in {model.root} "
+                        "(`jiyue city summary` lists them)", style="red")
+            exit_with(ExitStatus.BAD_INPUT)
+    else:
+        chosen = list(model.city.pilot_departments) or sorted(model.departments)[:3]
+    if scale:
+        def hosts(d: str) -> int:
+            dep = model.departments[d]
+            return sum(len(s.legacy_hosts) + s.capacity.instances for s in dep.systems)
+
+        total = sum(hosts(d) for d in chosen)
+        for d in sorted(model.departments):
+            if total >= scale:
+                break
+            if d not in chosen:
+                chosen.append(d)
+                total += hosts(d)
+    return chosen
+
+
+@lab_app.command("up")
+def lab_up(
+    city: CityOption = None,  # type: ignore[assignment]
+    departments: Annotated[str | None, typer.Option(help="Comma-separated department ids.",
+                                                    show_default="the pilot departments")] = None,
+    scale: Annotated[int | None, typer.Option(min=1, help="Add departments until the lab has N hosts.")] = None,
+    name: NameOption = DEFAULT_LAB,
+    seed: Annotated[bool, typer.Option(help="Give legacy hosts their services, data and activity.")] = True,
+    data_scale: Annotated[float, typer.Option(min=0.01, help="Multiply the seeded data size.")] = 1.0,
+) -> None:
+    """Bring up the lab for some departments: zone routers and segments, bastions, target hosts
+    where the stack outputs put them, legacy hosts behind their department's edge, the extranet's
+    egress and an internet stub. Writes outputs.json in the stack-output shape."""
+    from lab.topology import build, plan_lab
+
+    model = load(city)
+    chosen = choose_departments(model, departments, scale)
+    _need_root()
+    lab = _lab(name)
+    if lab.status().hosts:
+        err().print(f"lab {name!r} is already up ({len(lab.status().hosts)} hosts); "
+                    f"`jiyue lab down --name {name}` first, or choose another --name", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    ip = ip_plan(model)
+    plan = plan_lab(model, ip, chosen)
+    t0 = time.monotonic()
+    err().print(f"lab {name}: {len(plan.hosts)} hosts for {', '.join(chosen)}")
+    try:
+        build(lab, plan, progress=lambda m: err().print(f"[dim]{m}[/]"))
+        if seed:
+            _seed(lab, model, plan, data_scale)
+    except Exception:
+        err().print(f"lab {name}: failed; removing what was created (`jiyue lab down --name {name}` "
+                    "does the same after a crash)", style="red")
+        lab.down()
+        raise
+    out().print(f"lab {name} up: {len(plan.hosts)} hosts in {time.monotonic() - t0:.1f} s; "
+                f"outputs in {lab.dir / 'outputs.json'}; `jiyue lab status --name {name}` lists them")
+
+
+def _seed(lab, model, plan, data_scale: float) -> None:  # noqa: ANN001
+    from lab.seed import seed_hosts
+
+    items = []
+    for h in plan.hosts:
+        if h.role == "legacy":
+            system = model.systems[h.system]
+            legacy = next(x for x in system.legacy_hosts if x.name == h.legacy_name)
+            items.append((h.name, system, legacy))
+    t0 = time.monotonic()
+    seed_hosts(lab, items, scale=data_scale)
+    err().print(f"[dim]seeded {len(items)} legacy hosts in {time.monotonic() - t0:.1f} s[/]")
+
+
+@lab_app.command("down")
+def lab_down(name: NameOption = DEFAULT_LAB) -> None:
+    """Remove exactly what the lab created (processes by PID, mounts, namespaces, links, routes).
+    Idempotent; works after a crash."""
+    _need_root()
+    lab = _lab(name)
+    lab.down()
+    out().print(f"lab {name} down")
+
+
+def _hosts(lab) -> list[dict]:  # noqa: ANN001
+    plan_path = lab.dir / "plan.json"
+    planned = {}
+    if plan_path.exists():
+        planned = {h["name"]: h for h in json.loads(plan_path.read_text())["hosts"]}
+    rows = []
+    for h in lab.status().hosts:
+        p = planned.get(h.name, {})
+        rows.append({"name": h.name, "role": h.labels.get("role"), "zone": h.labels.get("zone"),
+                     "site": h.labels.get("site"), "department": h.labels.get("department"),
+                     "system": h.labels.get("system"),
+                     "address": p.get("cidr", "").split("/")[0] or h.address, "ssh_address": h.address,
+                     "netns": h.netns, "running": h.running})
+    return rows
+
+
+@lab_app.command("status")
+def lab_status(
+    name: NameOption = DEFAULT_LAB,
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+) -> None:
+    """Every host of the lab: role, zone, site, department, address, namespace, running or not."""
+    lab = _lab(name)
+    rows = _hosts(lab)
+    if fmt is TextJson.json:
+        print_json({"lab": name, "hosts": rows})
+        return
+    if not rows:
+        out().print(f"lab {name} is down")
+        return
+    t = Table(title=f"lab {name}: {len(rows)} hosts, {sum(r['running'] for r in rows)} running")
+    for col in ("name", "role", "zone", "site", "department", "address", "via ssh at"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], r["role"] or "", r["zone"] or "", r["site"] or "", r["department"] or "",
+                  r["address"] or "", r["ssh_address"] or "")
+    out().print(t)
+
+
+@lab_app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def lab_ssh(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Argument(help="A host of the lab (see `jiyue lab status`).")],
+    name: NameOption = DEFAULT_LAB,
+) -> None:
+    """Open a shell on HOST over real ssh (through its bastion), or run `-- CMD`."""
+    lab = _lab(name)
+    if host not in {r["name"] for r in _hosts(lab)}:
+        err().print(f"lab {name!r} has no host {host!r} (`jiyue lab status --name {name}` lists them)", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    argv = lab.ssh_argv(host, list(ctx.args) or None)
+    raise typer.Exit(subprocess.call(argv))
+
+
+@lab_app.command("probe")
+def lab_probe(
+    city: CityOption = None,  # type: ignore[assignment]
+    name: NameOption = DEFAULT_LAB,
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+) -> None:
+    """Send real packets (TCP connects) between every pair of zones and sites and the internet
+    stub; print the reachability matrix next to the expected one. Exit 1 on any difference."""
+    from lab.topology import LabPlan, expected_matrix, probe
+
+    _need_root()
+    model = load(city)
+    lab = _lab(name)
+    plan_path = lab.dir / "plan.json"
+    if not plan_path.exists():
+        err().print(f"lab {name!r} is not up (`jiyue lab up --name {name}`)", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    plan = LabPlan.load(plan_path)
+    observed = probe(lab, plan)
+    expected = expected_matrix(model, plan)
+    diffs = [(s, d) for s in expected for d in expected[s] if observed[s][d] != expected[s][d]]
+    if fmt is TextJson.json:
+        print_json({"observed": observed, "expected": expected, "differences": [list(x) for x in diffs]})
+    else:
+        labels = list(plan.probe_points)
+        t = Table(title="reachability: observed (expected); rows are sources")
+        t.add_column("from \\ to")
+        for d in labels:
+            t.add_column(d)
+        for s in expected:
+            cells = []
+            for d in labels:
+                if d not in expected[s]:
+                    cells.append("·")
+                    continue
+                o, e = observed[s][d], expected[s][d]
+                mark = "open" if o else "closed"
+                cells.append(mark if o == e else f"[bold red]{mark} (expected {'open' if e else 'closed'})[/]")
+            t.add_row(s, *cells)
+        out().print(t)
+        out().print("matches the plan" if not diffs else f"[bold red]{len(diffs)} difference(s)[/]")
+    if diffs:
+        exit_with(ExitStatus.FINDINGS)
