@@ -36,8 +36,11 @@ class FilingStatus(BaseModel):
 
 
 def in_scope(system: System) -> bool:
-    """G6 applies to projects that ask for construction or O&M money."""
-    return system.funds.construction_wan > 0 or system.funds.om_wan_per_year > 0
+    """G6 applies to projects that ask for money: O&M money every year, or construction money
+    (a filing of the construction kind). A stopped system that draws nothing is out of scope."""
+    asks_construction = system.filing is not None and system.filing.funding_kind is not None \
+        and system.filing.funding_kind.value == "construction"
+    return system.funds.om_wan_per_year > 0 or asks_construction
 
 
 def filing_gaps(system: System) -> list[Gap]:

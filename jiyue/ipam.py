@@ -22,9 +22,11 @@ from .registry.yamlio import LineDict, ReadError, read_yaml
 LOCK_FILE = "ipam.lock.yaml"
 LOCK_HEADER = """\
 # yaml-language-server: $schema=../../schemas/ipam-lock.schema.json
-# The IP plan's pinned slots: department id -> slot. Written by `jiyue ipam --update-lock`;
-# review it like code. A slot is never reused while it is listed here, so deleting a department
-# file keeps its addresses reserved until `jiyue ipam --update-lock --prune`.
+# The IP plan's pinned slots: department id -> slot.
+# Written by `jiyue ipam --update-lock`; review it like code.
+# A slot is never reused while it is listed here: deleting a department
+# keeps its addresses reserved until `jiyue ipam --update-lock --prune`.
+---
 """
 SHARED_SEGMENTS = ("shared",)  # reserved segment 0 of every zone and site: DNS, NTP, mirrors
 
