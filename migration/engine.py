@@ -1,0 +1,291 @@
+"""The steps of one system's migration, driven through the playbooks, recorded in the state.
+
+For each system the engine looks at its state, runs the next step, and records the transition
+when (and only when) the step succeeded. A failed step leaves the state where it was, with the
+error; a failed verification rolls back. The source is never changed by anything before
+``finalize`` except the cutover's freeze, which rollback undoes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jiyue.catalog import filing_gaps, in_scope
+from jiyue.ipam import IpPlan
+from jiyue.registry import CityModel
+from jiyue.registry.schema import Site, System
+
+from . import verify
+from .inventory import Connection
+from .runner import Runner
+from .state import State, Store
+
+Hook = Callable[[str, str], None]  # (system, step just finished)
+
+
+class PrecheckFailed(Exception):
+    pass
+
+
+@dataclass
+class StepResult:
+    system: str
+    step: str
+    ok: bool
+    seconds: float
+    message: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SystemOutcome:
+    system: str
+    state: State
+    steps: list[StepResult]
+    error: str | None = None
+
+
+#: the forward path: from this state, run this step, and on success go there
+FORWARD: dict[State, tuple[str, State]] = {
+    State.planned: ("precheck", State.prechecked),
+    State.prechecked: ("replicate", State.replicated),
+    State.replicated: ("test-cutover", State.test_cutover),
+    State.test_cutover: ("verify-test", State.verified_test),
+    State.verified_test: ("cutover", State.cutover),
+    State.cutover: ("verify", State.verified),
+}
+PLAYBOOK = {"precheck": "precheck.yml", "replicate": "replicate.yml", "test-cutover": "test_cutover.yml",
+            "cutover": "cutover.yml", "rollback": "rollback.yml", "finalize": "finalize.yml",
+            "decommission": "decommission.yml"}
+RANK = {s: i for i, s in enumerate([State.planned, State.prechecked, State.replicated, State.test_cutover,
+                                      State.verified_test, State.cutover, State.verified, State.finalized])}
+
+
+def run_id() -> str:
+    return "r-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+
+
+class Engine:
+    def __init__(self, model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection,
+                 store: Store, runner: Runner, inventory: Path, run_dir: Path, rid: str, *,
+                 hook: Hook | None = None, progress: Callable[[str, str], None] | None = None) -> None:
+        self.model, self.ip, self.outputs, self.conn = model, ip, outputs, conn
+        self.store, self.runner, self.inventory, self.run_dir, self.run_id = store, runner, inventory, run_dir, rid
+        self.hook = hook
+        self.progress = progress or (lambda system, msg: None)
+        self._db_lock = threading.Lock()
+        self._key: Path | None = None
+        self._host_keys = _known_hosts(conn.known_hosts)
+
+    # ---- data the playbooks need (the contract of playbooks/README.md)
+    def targets(self, system: System) -> list[dict[str, Any]]:
+        dep = self.model.department_of[system.id]
+        stack = f"{system.zone.value}-{Site.primary.value}-{dep}"
+        data = (self.outputs.get(stack, {}).get("systems") or {}).get(system.id)
+        if not data:
+            raise PrecheckFailed(f"{system.id}: no target in the stack outputs of {stack} "
+                                 f"(deploy the stack, or bring the lab up for {dep})")
+        return [h for h in data["hosts"] if h.get("state") == "running"]
+
+    def pairs(self, system: System) -> list[dict[str, Any]]:
+        targets = self.targets(system)
+        dep = self.model.department_of[system.id]
+        out = []
+        for j, h in enumerate(system.legacy_hosts):
+            t = targets[j % len(targets)]
+            out.append({"source": h.name, "target": t["name"],
+                        "source_address": self.ip.mapped_address(dep, h.lan, h.address),
+                        "target_address": t["address"], "services": [s.value for s in h.services],
+                        "data_paths": list(h.data_paths), "databases": list(h.databases)})
+        return out
+
+    def extravars(self, system: System) -> dict[str, Any]:
+        pairs = self.pairs(system)
+        return {
+            "jiyue_run_id": self.run_id,
+            "jiyue_system": {"id": system.id, "department": self.model.department_of[system.id],
+                             "zone": system.zone.value, "service_name": service_name(self.model, system)},
+            "jiyue_pairs": pairs,
+            "jiyue_migration_key": str(self.migration_key()),
+            "jiyue_source_host_keys": {p["source"]: self._host_key(p["source"], p["source_address"]) for p in pairs},
+            "jiyue_clients": [f"bastion-{system.zone.value}"],
+            "jiyue_archive_dir": "/var/backups/jiyue",
+        }
+
+    def _host_key(self, name: str, address: str) -> str:
+        key = self._host_keys.get(name) or self._host_keys.get(address)
+        if key is None:
+            raise PrecheckFailed(f"{name}: its host key is not in {self.conn.known_hosts}; add it after checking "
+                                 "its fingerprint with the department (host-key checking stays on)")
+        return key
+
+    def migration_key(self) -> Path:
+        """A temporary key for this run; the playbooks install and remove it, the run deletes it."""
+        with self._db_lock:
+            if self._key is None:
+                key = self.run_dir / "migration_key"
+                if not key.exists():
+                    self.run_dir.mkdir(parents=True, exist_ok=True)
+                    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jiyue-{self.run_id}",
+                                    "-f", str(key)], check=True)
+                self._key = key
+            return self._key
+
+    def discard_key(self) -> None:
+        if self._key is not None:
+            for p in (self._key, self._key.with_suffix(".pub")):
+                p.unlink(missing_ok=True)
+            self._key = None
+
+    # ---- store access from several department threads
+    def _st(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        with self._db_lock:
+            return fn(*args, **kw)
+
+    # ---- one system
+    def drive(self, system_id: str, until: State) -> SystemOutcome:
+        """Run the steps from the system's state up to ``until`` (never past it, never redone)."""
+        system = self.model.systems[system_id]
+        results: list[StepResult] = []
+        while True:
+            cur = self._st(self.store.get, system_id).state
+            if cur not in FORWARD or RANK.get(cur, 99) >= RANK[until]:
+                return SystemOutcome(system_id, cur, results, self._st(self.store.get, system_id).error)
+            step, nxt = FORWARD[cur]
+            res = self._step(system, step)
+            results.append(res)
+            if res.ok:
+                self._st(self.store.transition, system_id, nxt, run_id=self.run_id, detail=res.detail or None)
+                if self.hook:
+                    self.hook(system_id, step)
+                continue
+            self._st(self.store.fail, system_id, f"{step}: {res.message}")
+            if step in ("verify-test", "verify"):
+                rb = self.rollback(system_id, reason=f"{step} failed: {res.message}")
+                results.append(rb)
+            return SystemOutcome(system_id, self._st(self.store.get, system_id).state, results,
+                                 self._st(self.store.get, system_id).error)
+
+    def _step(self, system: System, step: str) -> StepResult:
+        seq = self._st(self.store.step_started, system.id, step, self.run_id)
+        self.progress(system.id, step)
+        t0 = time.monotonic()
+        try:
+            ok, message, detail = self._do(system, step)
+        except PrecheckFailed as exc:
+            ok, message, detail = False, str(exc), {}
+        except Exception as exc:  # noqa: BLE001 - recorded with the step, the run goes on with others
+            ok, message, detail = False, f"{type(exc).__name__}: {exc}", {}
+        seconds = time.monotonic() - t0
+        self._st(self.store.step_finished, seq, system.id, "ok" if ok else "failed", seconds,
+                 {"message": message, **detail})
+        self.progress(system.id, f"{step} {'ok' if ok else 'FAILED'} ({seconds:.1f} s)")
+        return StepResult(system.id, step, ok, seconds, message, detail)
+
+    def _do(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
+        if step == "precheck":
+            self.gate(system)
+        if step in ("verify-test", "verify"):
+            return self._verify(system, step)
+        r = self.runner.run(PLAYBOOK[step], self.extravars(system), label=f"{system.id}-{step}")
+        detail = {"changed": r.changed, "artifacts": str(r.artifacts)}
+        if r.facts:
+            detail["reported"] = r.facts
+        return r.ok, r.summary(), detail
+
+    def gate(self, system: System) -> None:
+        """What the playbooks cannot know: the filing gate (G6) and the retire verdict (T1.2)."""
+        if in_scope(system):
+            gaps = filing_gaps(system)
+            if gaps:
+                raise PrecheckFailed("the filing gate (G6) is closed: " + "; ".join(g.message for g in gaps)
+                                     + " (file them in the registry, then run again)")
+        if not system.legacy_hosts:
+            raise PrecheckFailed("the registry lists no legacy host to migrate")
+
+    def _verify(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
+        pairs = [verify.Pair(p["source"], p["target"], p["services"], p["data_paths"], p["databases"])
+                 for p in self.pairs(system)]
+        directory = self.run_dir / "verify" / f"{system.id}-{step}"
+        measured = verify.measure_sources(pairs, self.inventory)
+        exp = verify.expectations(system.id, pairs, measured, self.inventory)
+        verify.write_suite(directory, system.id, exp)
+        result = verify.run_suite(directory, system.id)
+        detail = {"passed": result.passed, "failed": result.failed, "failures": result.failures,
+                  "suite": str(directory),
+                  "compared": {t: {"files": sum(len(m or {}) for m in e["files"].values()),
+                                   "tables": sum(len(d) for d in e["databases"].values()),
+                                   "web": len(e["http"])} for t, e in exp["targets"].items()}}
+        (directory / "result.json").write_text(json.dumps(detail, ensure_ascii=False, indent=1), encoding="utf-8")
+        msg = f"{result.passed} checks passed" if result.ok else \
+            f"{result.failed} of {result.passed + result.failed} checks failed: " + "; ".join(result.failures[:3])
+        return result.ok, msg, detail
+
+    # ---- out of the forward path
+    def rollback(self, system_id: str, reason: str = "requested") -> StepResult:
+        system = self.model.systems[system_id]
+        cur = self._st(self.store.get, system_id).state
+        if cur not in (State.replicated, State.test_cutover, State.verified_test, State.cutover, State.verified):
+            return StepResult(system_id, "rollback", False, 0.0, f"nothing to roll back from {cur.value}")
+        res = self._step(system, "rollback")
+        if res.ok:
+            self._st(self.store.transition, system_id, State.rolled_back, run_id=self.run_id,
+                     detail={"reason": reason})
+        else:
+            self._st(self.store.fail, system_id, f"rollback: {res.message}")
+        return res
+
+    def finalize(self, system_id: str) -> StepResult:
+        system = self.model.systems[system_id]
+        cur = self._st(self.store.get, system_id).state
+        if cur is not State.verified:
+            return StepResult(system_id, "finalize", False, 0.0, f"only a verified system is finalized (it is {cur})")
+        res = self._step(system, "finalize")
+        if res.ok:
+            self._st(self.store.transition, system_id, State.finalized, run_id=self.run_id)
+        return res
+
+    def decommission(self, system_id: str) -> StepResult:
+        system = self.model.systems[system_id]
+        res = self._step(system, "decommission")
+        if res.ok:
+            self._st(self.store.transition, system_id, State.decommissioned, run_id=self.run_id, force=True)
+        return res
+
+    # ---- many systems
+    def drive_departments(self, systems_by_department: dict[str, list[str]], until: State,
+                          max_parallel: int = 3) -> list[SystemOutcome]:
+        """Departments in parallel (bounded); each department's systems in order."""
+        def one(dep: str) -> list[SystemOutcome]:
+            out = []
+            for sid in systems_by_department[dep]:
+                out.append(self.drive(sid, until))
+            return out
+
+        with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
+            return [o for outs in pool.map(one, systems_by_department) for o in outs]
+
+
+def service_name(model: CityModel, system: System) -> str:
+    return f"{system.id}.svc.{model.city.id}.gov.internal"
+
+
+def _known_hosts(path: Path) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    if not path.exists():
+        return keys
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and not line.startswith("#"):
+            for name in parts[0].split(","):
+                keys[name] = f"{parts[1]} {parts[2]}"
+    return keys

@@ -1,0 +1,143 @@
+"""One typed facade over ``ansible_runner.run`` (≈60 untyped keyword arguments).
+
+Each call gets a private data directory under the run's directory (kept as the artifacts of that
+step), an explicit timeout, and an event handler that writes a structured log (``events.jsonl``)
+and feeds progress to the caller. The result is a :class:`PlaybookResult`, never a raw dict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class HostFailure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    status: str  # successful | failed | timeout | canceled
+    rc: int
+    seconds: float
+    artifacts: Path
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)  # per host: ok, changed, failures, ...
+    failures: list[HostFailure] = field(default_factory=list)
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # registered results reported by tasks
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+    @property
+    def changed(self) -> int:
+        return sum(h.get("changed", 0) for h in self.stats.values())
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.playbook}: ok, {self.changed} changed, {self.seconds:.1f} s"
+        why = "; ".join(f"{f.host}: {f.task}: {f.message}" for f in self.failures[:3]) or self.status
+        return f"{self.playbook}: {self.status}: {why}"
+
+
+@dataclass
+class RunnerSettings:
+    """How Ansible runs. ``fast`` is the project's ansible.cfg (pipelining, ControlPersist, many
+    forks); ``fast=False`` is Ansible's defaults (the benchmark's baseline)."""
+
+    fast: bool = True
+    forks: int = 25
+    timeout: int = 1800
+
+
+class Runner:
+    def __init__(self, run_dir: Path, inventory: Path, *, settings: RunnerSettings | None = None,
+                 on_event: EventSink | None = None, playbooks: Path = PLAYBOOKS) -> None:
+        self.run_dir = run_dir
+        self.inventory = inventory
+        self.settings = settings or RunnerSettings()
+        self.on_event = on_event
+        self.playbooks = playbooks
+        self._seq = 0
+
+    def env(self) -> dict[str, str]:
+        env = {"ANSIBLE_CONFIG": str(self.playbooks / "ansible.cfg"),
+               "ANSIBLE_COLLECTIONS_PATH": str(self.playbooks / "collections"),
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "False"}
+        if not self.settings.fast:
+            env.update({"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
+                        "ANSIBLE_FORKS": "5"})
+        return env
+
+    def run(self, playbook: str, extravars: dict[str, Any], *, label: str, limit: str | None = None) -> PlaybookResult:
+        self._seq += 1
+        data_dir = self.run_dir / f"{self._seq:03d}-{label}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log = (data_dir / "events.jsonl").open("a", encoding="utf-8")
+        failures: list[HostFailure] = []
+        facts: dict[str, dict[str, Any]] = {}
+
+        def handler(event: dict[str, Any]) -> bool:
+            data = event.get("event_data", {})
+            kind = event.get("event", "")
+            record = {"at": event.get("created"), "event": kind, "host": data.get("host"),
+                      "task": data.get("task"), "changed": (data.get("res") or {}).get("changed")}
+            if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+                res = data.get("res") or {}
+                msg = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
+                failures.append(HostFailure(data.get("host", "?"), data.get("task", "?"), msg[-600:],
+                                            kind == "runner_on_unreachable"))
+                record["message"] = msg[-600:]
+            if kind == "runner_on_ok":
+                res = data.get("res") or {}
+                if "ansible_facts" in res and isinstance(res["ansible_facts"], dict):
+                    reported = {k: v for k, v in res["ansible_facts"].items() if k.startswith("jiyue_")}
+                    if reported:
+                        facts.setdefault(data.get("host", "?"), {}).update(reported)
+            log.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            if self.on_event is not None:
+                self.on_event(record)
+            return True
+
+        t0 = time.monotonic()
+        settings = self.settings
+        try:
+            r = ansible_runner.run(
+                private_data_dir=str(data_dir),
+                project_dir=str(self.playbooks),
+                playbook=str(self.playbooks / playbook),
+                inventory=str(self.inventory),
+                extravars=extravars,
+                limit=limit,
+                forks=settings.forks if settings.fast else 5,
+                timeout=settings.timeout,
+                envvars=self.env(),
+                event_handler=handler,
+                quiet=True,
+                suppress_env_files=True,
+            )
+        finally:
+            log.close()
+        stats: dict[str, dict[str, int]] = {}
+        for key, per_host in (r.stats or {}).items():
+            if isinstance(per_host, dict):
+                for host, n in per_host.items():
+                    stats.setdefault(host, {})[key] = int(n)
+        return PlaybookResult(playbook=playbook, status=r.status, rc=int(r.rc or 0),
+                              seconds=time.monotonic() - t0, artifacts=data_dir, stats=stats, failures=failures,
+                              facts=facts)
