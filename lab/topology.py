@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netaddr import IPAddress, IPNetwork
+from netaddr import IPAddress, IPNetwork, IPSet
 
 from infra.outputs import system_targets
 from jiyue.ipam import IpPlan
@@ -171,8 +171,34 @@ def _lan_gateway(lan: IPNetwork, used: set[str]) -> str:
     raise ValueError(f"no free address for the department edge in {lan}")
 
 
-def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], *, with_dr: bool = True) -> LabPlan:
-    """Everything the lab will create for ``departments``, decided without touching the machine."""
+def controller_block(model: CityModel) -> IPNetwork:
+    """The last /24 of the primary management range: the controller's links to the bastions."""
+    mgmt_primary = _net(model.city.addressing.management.primary)
+    return IPNetwork(f"{IPAddress(mgmt_primary.last - 255)}/24")
+
+
+def free_controller_slot(model: CityModel) -> int:
+    """The first /29 of the controller block no interface of the machine uses yet, so that labs
+    of the same city (the demo's, the tests') coexist: each lab's two bastion links get their own."""
+    import subprocess
+
+    block = controller_block(model)
+    used = IPSet()
+    for line in subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True,
+                               check=False).stdout.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            used.add(IPNetwork(parts[parts.index("inet") + 1]).cidr)
+    for slot in range(block.size // 8):
+        if not (IPSet([IPNetwork(f"{IPAddress(block.first + 8 * slot)}/29")]) & used):
+            return slot
+    raise RuntimeError(f"every controller link of {block} is taken: take a lab down first")
+
+
+def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], *, with_dr: bool = True,
+             controller_slot: int = 0) -> LabPlan:
+    """Everything the lab will create for ``departments``, decided without touching the machine.
+    ``controller_slot`` picks which /29 of the controller block this lab's bastion links use."""
     deps = [d for d in departments]
     unknown = [d for d in deps if d not in model.departments]
     if unknown:
@@ -206,8 +232,7 @@ def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], *, with_d
         return r.node, br
 
     # ---- per zone: routers, DCI, bastion and DR management host
-    mgmt_primary = _net(city.addressing.management.primary)
-    controller_block = IPNetwork(f"{IPAddress(mgmt_primary.last - 255)}/24")
+    ctl = controller_block(model)
     for k, zone in enumerate(Zone):
         sites = [Site.primary, Site.dr] if with_dr else [Site.primary]
         for site in sites:
@@ -226,7 +251,7 @@ def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], *, with_d
             router(zone, Site.primary).routes += [(c, d_addr.split("/")[0]) for c in _site_ranges(model, zone, Site.dr)]
             router(zone, Site.dr).routes.append(("default", p_addr.split("/")[0]))
         # the controller's link to the zone's bastion
-        root_addr, node_addr = _slash30(controller_block, k)
+        root_addr, node_addr = _slash30(ctl, 2 * controller_slot + k)
         root_links.append((bastion_name(zone), f"b{ZONE_CODE[zone]}", "ctl0", root_addr, node_addr))
     # the bastion's controller address is how the controller reaches it
     hosts = [

@@ -87,13 +87,13 @@ def city_lab() -> Iterator[Any]:
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
-    from lab.topology import build, plan_lab
+    from lab.topology import build, free_controller_slot, plan_lab
 
     model = load_city(SAMPLE_CITY)
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, model.city.pilot_departments)
     lab = Lab(CITY_LAB, progress=lambda _: None)
     lab.down()  # whatever an interrupted earlier run left
+    plan = plan_lab(model, ip, model.city.pilot_departments, controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
         _seed_city_lab(lab, model, plan)

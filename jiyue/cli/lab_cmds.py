@@ -85,7 +85,7 @@ def lab_up(
     """Bring up the lab for some departments: zone routers and segments, bastions, target hosts
     where the stack outputs put them, legacy hosts behind their department's edge, the extranet's
     egress and an internet stub. Writes outputs.json in the stack-output shape."""
-    from lab.topology import build, plan_lab
+    from lab.topology import build, free_controller_slot, plan_lab
 
     model = load(city)
     chosen = choose_departments(model, departments, scale)
@@ -96,7 +96,7 @@ def lab_up(
                     f"`jiyue lab down --name {name}` first, or choose another --name", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, chosen)
+    plan = plan_lab(model, ip, chosen, controller_slot=free_controller_slot(model))
     t0 = time.monotonic()
     err().print(f"lab {name}: {len(plan.hosts)} hosts for {', '.join(chosen)}")
     try:
