@@ -8,6 +8,8 @@ and feeds progress to the caller. The result is a :class:`PlaybookResult`, never
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,7 +80,9 @@ class Runner:
     def env(self) -> dict[str, str]:
         env = {"ANSIBLE_CONFIG": str(self.playbooks / "ansible.cfg"),
                "ANSIBLE_COLLECTIONS_PATH": str(self.playbooks / "collections"),
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "False"}
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "False",
+               # Ansible's commands from this Python's environment (the venv), even when it is not on PATH
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         if not self.settings.fast:
             env.update({"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
                         "ANSIBLE_FORKS": "5"})

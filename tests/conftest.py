@@ -78,6 +78,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 CITY_LAB = "jtest"
+#: the pilot departments, plus two small ones with zombies for the audit (T1.2)
+AUDIT_DEPARTMENTS = ("culture", "overseas-chinese")
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +95,8 @@ def city_lab() -> Iterator[Any]:
     ip = ip_plan(model)
     lab = Lab(CITY_LAB, progress=lambda _: None)
     lab.down()  # whatever an interrupted earlier run left
-    plan = plan_lab(model, ip, model.city.pilot_departments, controller_slot=free_controller_slot(model))
+    departments = [*model.city.pilot_departments, *AUDIT_DEPARTMENTS]
+    plan = plan_lab(model, ip, departments, controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
         _seed_city_lab(lab, model, plan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import catalog_cmds, registry_cmds
+from . import audit_cmds, catalog_cmds, infra_cmds, lab_cmds, migrate_cmds, policy_cmds, registry_cmds
 
 app = typer.Typer(
     name="jiyue",
@@ -37,3 +37,8 @@ def main(
 
 registry_cmds.register(app)
 catalog_cmds.register(app)
+audit_cmds.register(app)
+lab_cmds.register(app)
+migrate_cmds.register(app)
+policy_cmds.register(app)
+infra_cmds.register(app)

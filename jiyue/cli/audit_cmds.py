@@ -1,0 +1,251 @@
+"""Programme office: the audit (T1): evidence, zombie score, T1.1 tables and T2.1 lists."""
+
+from __future__ import annotations
+
+import random
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..ipam import plan as ip_plan
+from ..reports import render_html
+from ..status import ExitStatus
+from .common import CityOption, TableJson, err, exit_with, load, out, print_json
+from .migrate_cmds import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, _sources, _store
+
+PANEL = "Programme office: catalog, filing, audit"
+
+audit_app = typer.Typer(no_args_is_help=True, help=(
+    "Audit every system (T1.1), score the zombies against the five criteria of T1.2 with evidence from "
+    "the live hosts, and write each department's integration list (T2.1)."))
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit", rich_help_panel=PANEL)
+
+
+def _thresholds(retire_at: int, keep_below: int) -> Any:
+    from ..audit.score import Thresholds
+
+    if keep_below > retire_at:
+        err().print("--keep-below must not exceed --retire-at", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    return Thresholds(retire=retire_at, keep=keep_below)
+
+
+RetireAt = Annotated[int, typer.Option(min=1, max=100, help="Score at or above which a system is retired.")]
+KeepBelow = Annotated[int, typer.Option(min=0, max=100, help="Score below which a system is kept.")]
+
+
+def _departments(model: Any, departments: str | None) -> list[str] | None:
+    if not departments:
+        return None
+    chosen = [d.strip() for d in departments.split(",") if d.strip()]
+    bad = [d for d in chosen if d not in model.departments]
+    if bad:
+        err().print(f"--departments: no department {', '.join(map(repr, bad))}", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    return chosen
+
+
+def _collect(model: Any, store: Any, out_data: dict, conn: Any, state: Path, hosts: dict[str, str],
+             days: float, window: float) -> dict[str, Any]:
+    from migration.engine import run_id
+    from migration.inventory import build_inventory, write_inventory
+    from migration.runner import Runner
+
+    from ..audit.collect import collect, store_evidence
+
+    rid = run_id()
+    run_dir = state.parent / "runs" / rid
+    deps = sorted({model.department_of[s] for s in hosts.values()})
+    inventory = write_inventory(build_inventory(model, ip_plan(model), out_data, conn, departments=deps),
+                                run_dir / "inventory.yml")
+    evidence = collect(model, Runner(run_dir / "ansible", inventory), hosts, days=days, window=window)
+    store_evidence(store, hosts, evidence)
+    return evidence
+
+
+@audit_app.command("collect")
+def audit_collect(
+    city: CityOption = None,  # type: ignore[assignment]
+    departments: Annotated[str | None, typer.Option(help="Comma-separated departments.",
+                                                    show_default="every department with reachable hosts")] = None,
+    days: Annotated[float, typer.Option(min=1, help="The audit window: activity in the last N days.")] = 30,
+    window: Annotated[float, typer.Option(min=0.5, max=60, help="Seconds of CPU sampling per host.")] = 3,
+    state: StateOption = DEFAULT_STATE,
+    lab: LabOption = None,
+    outputs: OutputsOption = None,
+    connection: ConnOption = None,
+) -> None:
+    """Gather evidence over SSH through the bastions: logins, web requests, database writes, data
+    freshness, scheduled jobs, package staleness, services and client connections, CPU. Read-only
+    on the hosts; a host that is down is recorded as down."""
+    model = load(city)
+    chosen = _departments(model, departments)
+    out_data, conn = _sources(model, lab, outputs, connection)
+    present = {o.get("department") for o in out_data.values()}
+    deps = chosen or sorted(d for d in present if d)
+    hosts = {h.name: s.id for d in deps for s in model.departments[d].systems for h in s.legacy_hosts}
+    with _store(state) as store:
+        evidence = _collect(model, store, out_data, conn, state, hosts, days, window)
+    t = Table(title=f"audit evidence: {len(evidence)} hosts of {len(deps)} departments")
+    for col in ("host", "system", "status", "logins", "web requests", "db writes", "new files", "CPU s", "clients"):
+        t.add_column(col)
+    for h, e in sorted(evidence.items()):
+        if e is None:
+            t.add_row(h, hosts[h], "[red]down[/]", *[""] * 6)
+            continue
+        writes = sum(e["database"].get("writes", {}).values()) if e["database"].get("available") else "-"
+        t.add_row(h, hosts[h], "collected", str(e["logins"].get("recent", "-")), str(e["web"].get("recent", "-")),
+                  str(writes), str(e["data"].get("recent", "-")), f"{e['cpu_seconds']:.2f}",
+                  str(e["sockets"]["established_clients"]))
+    out().print(t)
+
+
+def _scores(model: Any, state: Path, th: Any, systems: list[str] | None = None) -> list[Any]:
+    from migration.state import StateError, Store
+
+    from ..audit.collect import latest_evidence
+    from ..audit.score import score_city
+
+    evidence: dict[str, Any] = {}
+    if state.exists():
+        try:
+            with Store.open(state, lock=False) as store:
+                evidence = latest_evidence(store)
+        except StateError as exc:
+            err().print(str(exc), style="red")
+            exit_with(ExitStatus.BAD_INPUT)
+    return score_city(model, evidence, th, systems)
+
+
+@audit_app.command("score")
+def audit_score(
+    city: CityOption = None,  # type: ignore[assignment]
+    fmt: Annotated[TableJson, typer.Option("--format")] = TableJson.table,
+    retire_at: RetireAt = 70,
+    keep_below: KeepBelow = 40,
+    state: StateOption = DEFAULT_STATE,
+) -> None:
+    """Score every system 0–100 against the five criteria of T1.2 with the evidence behind each,
+    and give a verdict: retire, review or keep. Missing evidence gives review, never retire."""
+    model = load(city, fmt)
+    scores = _scores(model, state, _thresholds(retire_at, keep_below))
+    if fmt is TableJson.json:
+        print_json({"systems": [s.as_dict() for s in scores]})
+        return
+    t = Table(title=f"zombie score (T1.2): retire ≥ {retire_at}, keep < {keep_below}")
+    for col in ("system", "department", "score", "verdict", "why"):
+        t.add_column(col)
+    for s in sorted(scores, key=lambda s: (-s.score, s.system)):
+        style = {"retire": "red", "review": "yellow", "keep": "green"}[s.verdict]
+        t.add_row(s.system, s.department, str(s.score), f"[{style}]{s.verdict}[/]", s.reason)
+    out().print(t)
+
+
+@audit_app.command("report")
+def audit_report(
+    city: CityOption = None,  # type: ignore[assignment]
+    departments: Annotated[str | None, typer.Option(help="Departments of the T1.1 tables and T2.1 lists.",
+                                                    show_default="all")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+    spot_check: Annotated[int, typer.Option(min=0, help="T1.3: re-collect and re-check N sampled retired "
+                                                        "systems.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the spot-check sample.")] = 0,
+    retire_at: RetireAt = 70,
+    keep_below: KeepBelow = 40,
+    state: StateOption = DEFAULT_STATE,
+    lab: LabOption = None,
+    outputs: OutputsOption = None,
+    connection: ConnOption = None,
+) -> None:
+    """The T1.1 table per department (the ten audit fields), the zombie list with its evidence,
+    each department's T2.1 integration list (retire, merge into its one big system, migrate as
+    is; district systems flagged, T2.2), and with --spot-check a T1.3 re-check of retired systems."""
+    from ..audit.integration import integration_lists
+    from ..audit.score import score_city
+
+    model = load(city, fmt if fmt is ReportFormat.json else None)
+    chosen = _departments(model, departments) or sorted(model.departments)
+    th = _thresholds(retire_at, keep_below)
+    scores = {s.system: s for s in _scores(model, state, th)}
+    lists = integration_lists(model, scores, chosen)
+    zombies = [s for s in scores.values() if s.verdict == "retire"]
+    spot: list[dict[str, Any]] = []
+    if spot_check and zombies:
+        sample = random.Random(seed).sample(sorted(z.system for z in zombies), min(spot_check, len(zombies)))
+        out_data, conn = _sources(model, lab, outputs, connection)
+        hosts = {h.name: sid for sid in sample for h in model.systems[sid].legacy_hosts}
+        with _store(state) as store:
+            evidence = _collect(model, store, out_data, conn, state, hosts, 30, 3)
+        again = {s.system: s for s in score_city(model, evidence, th, sample)}
+        spot = [{"system": sid, "before": scores[sid].score, "now": again[sid].score,
+                 "verdict": again[sid].verdict, "confirmed": again[sid].verdict == "retire"} for sid in sample]
+    t11 = []
+    for d in chosen:
+        dep = model.departments[d]
+        t11.append({"department": d, "name": dep.names.zh, "count": len(dep.systems), "systems": [
+            {"id": s.id, "name": s.names.zh, "function": s.function, "scope": s.scope_of_use.value,
+             "frequency": s.frequency_of_use.value, "approved_by": s.approval.department,
+             "approved_on": str(s.approval.date), "construction_wan": s.funds.construction_wan,
+             "om_wan": s.funds.om_wan_per_year, "source": s.funds.source.value} for s in dep.systems]})
+    report = {"t1_1": t11, "zombies": [z.as_dict() for z in sorted(zombies, key=lambda z: -z.score)],
+              "integration": [vars(x) | {"merge": [vars(g) for g in x.merge]} for x in lists], "spot_check": spot,
+              "thresholds": {"retire": retire_at, "keep": keep_below}}
+    if fmt is ReportFormat.json:
+        print_json(report)
+    elif fmt is ReportFormat.html:
+        html = render_html("audit.html.j2", r=report)
+        if output:
+            output.write_text(html, encoding="utf-8")
+            err().print(f"wrote {output}")
+        else:
+            out().file.write(html)
+    else:
+        _print_report(report)
+    if spot and not all(x["confirmed"] for x in spot):
+        exit_with(ExitStatus.FINDINGS)
+
+
+def _print_report(r: dict[str, Any]) -> None:
+    o = out()
+    t = Table(title=f"Zombie list (T1.2): {len(r['zombies'])} systems to retire")
+    for col in ("system", "department", "score", "evidence"):
+        t.add_column(col)
+    for z in r["zombies"]:
+        t.add_row(z["id"], z["department"], str(z["score"]), "\n".join(z["evidence"][:6]))
+    o.print(t)
+    for lst in r["integration"]:
+        t = Table(title=f"Integration list (T2.1) of {lst['name']} ({lst['department']}, {lst['tier']})")
+        t.add_column("action")
+        t.add_column("systems")
+        if lst["retire"]:
+            t.add_row("retire", ", ".join(lst["retire"]))
+        for g in lst["merge"]:
+            t.add_row(f"merge into {g['into']}", ", ".join(m for m in g["members"] if m != g["into"])
+                      + "\n" + "; ".join(g["why"]))
+        if lst["migrate"]:
+            t.add_row("migrate as is", ", ".join(lst["migrate"]))
+        if lst["review"]:
+            t.add_row("review (evidence incomplete or mixed)", ", ".join(lst["review"]))
+        for f in lst["district_flags"]:
+            t.add_row("[yellow]district (T2.2)[/]", f)
+        o.print(t)
+    if r["spot_check"]:
+        t = Table(title="Spot check (T1.3) of retired systems")
+        for col in ("system", "score before", "score now", "confirmed"):
+            t.add_column(col)
+        for x in r["spot_check"]:
+            t.add_row(x["system"], str(x["before"]), str(x["now"]), "yes" if x["confirmed"] else "[red]no[/]")
+        o.print(t)

@@ -1,0 +1,194 @@
+"""Commands for security staff: judge the planned infrastructure with the policy pack, check hosts."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..registry import DEFAULT_CITY
+from ..status import ExitStatus
+from .common import CityOption, TextJson, err, exit_with, load, out, print_json
+
+PANEL = "Security staff"
+REPO = Path(__file__).resolve().parents[2]
+
+policy_app = typer.Typer(no_args_is_help=True, help="Judge planned stacks with the policy pack; check hosts.")
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    html = "html"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(policy_app, name="policy", rich_help_panel=PANEL)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        out().file.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    err().print(f"wrote {output}")
+
+
+def _graphs_from_file(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        err().print(f"{path}: cannot read the graph: {exc}", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    items = data.get("stacks") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(s, dict) and "stack" in s and isinstance(
+            s.get("resources"), list) for s in items):
+        err().print(f"{path}: expected a JSON list of {{\"stack\", \"resources\": [...]}} "
+                    "(what `jiyue infra preview --format json` prints)", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    return [(s["stack"], s["resources"]) for s in items]
+
+
+def _graphs_from_preview(model: Any, wanted: list[str] | None) -> list[tuple[str, list[dict[str, Any]]]]:
+    try:
+        from infra.preview import preview, stacks  # the Pulumi program's offline preview (issue 3)
+    except ImportError as exc:
+        err().print(f"the Pulumi program's preview (infra/preview.py) cannot be imported: {exc}; "
+                    "judge a saved graph with --graph FILE instead", style="red")
+        exit_with(ExitStatus.ENVIRONMENT)
+    names = stacks(model)
+    if wanted:
+        unknown = [s for s in wanted if s not in names]
+        if unknown:
+            err().print(f"no stack {', '.join(unknown)} in this city; `jiyue infra stacks` lists them "
+                        f"(e.g. {', '.join(names[:3])})", style="red")
+            exit_with(ExitStatus.BAD_INPUT)
+        names = wanted
+    graphs = []
+    for name in names:
+        try:
+            graphs.append((name, preview(model, name).resources))
+        except ValueError as exc:
+            err().print(f"cannot preview {name}: {exc}", style="red")
+            exit_with(ExitStatus.BAD_INPUT)
+    return graphs
+
+
+@policy_app.command("check")
+def check(
+    stack: Annotated[list[str] | None, typer.Option("--stack", "-s", help="A stack to judge (repeatable).")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Judge every stack of the city (the default).")] = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="text, json, sarif (2.1.0) or html.")] = (
+        ReportFormat.text),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+    city: CityOption = None,  # type: ignore[assignment]
+    waivers: Annotated[Path | None, typer.Option("--waivers", help="Reviewed waiver file (YAML).")] = None,
+    graph: Annotated[Path | None, typer.Option(
+        "--graph", help="Judge a saved preview (JSON of `jiyue infra preview --format json`) instead of "
+                        "previewing now.")] = None,
+    direct: Annotated[bool, typer.Option(
+        "--direct", help="Call the rules in-process instead of through the analyzer gRPC interface.")] = False,
+    workers: Annotated[int | None, typer.Option(min=1, max=32, help="Policy pack processes (default: CPUs).")] = None,
+) -> None:
+    """Judge stacks with the policy pack exactly as `pulumi preview --policy-pack policies/` would.
+
+    Each stack's graph (the Pulumi program run under mocks) goes to the pack through the analyzer gRPC
+    interface the engine uses (GetAnalyzerInfo, ConfigureStack, Analyze per resource, AnalyzeStack).
+    Exits 0 with no mandatory violation, 1 with some (waived ones excepted), 2 on bad input.
+    """
+    from policies.analyzer import PackError
+    from policies.check import check_graphs
+    from policies.report import render
+    from policies.rules import BY_NAME
+    from policies.waivers import WaiverError, load_waivers
+
+    if stack and all_stacks:
+        err().print("give --stack or --all, not both", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    model = load(city, TextJson.json if fmt is ReportFormat.json else None)
+    try:
+        waived = load_waivers(waivers, set(BY_NAME)) if waivers else []
+    except WaiverError as exc:
+        err().print(str(exc), style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    if graph is not None:
+        graphs = _graphs_from_file(graph)
+        if stack:
+            known = {g[0] for g in graphs}
+            unknown = [s for s in stack if s not in known]
+            if unknown:
+                err().print(f"{graph} holds no stack {', '.join(unknown)}", style="red")
+                exit_with(ExitStatus.BAD_INPUT)
+            graphs = [g for g in graphs if g[0] in stack]
+    else:
+        graphs = _graphs_from_preview(model, stack)
+    try:
+        report = check_graphs(graphs, city=(city or DEFAULT_CITY).resolve(), waivers=waived,
+                              mode="direct" if direct else "grpc", workers=workers,
+                              whole_city=not stack and graph is None)
+    except PackError as exc:
+        err().print(str(exc), style="red", markup=False)
+        exit_with(ExitStatus.ENVIRONMENT)
+    _write(render(report, fmt.value, REPO), output)
+    if output is not None or fmt is not ReportFormat.text:
+        s = report.as_dict()["summary"]
+        err().print(f"{len(report.stacks)} stack(s), {report.resources} resources: {s['blocking']} blocking, "
+                    f"{s['advisory']} advisory, {s['waived']} waived: {'PASS' if not report.blocking else 'FAIL'}")
+    if report.blocking:
+        exit_with(ExitStatus.FINDINGS)
+
+
+@policy_app.command("rules")
+def rules(
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+) -> None:
+    """List the pack's rules and host checks: severity, enforcement, MLPS 2.0 clause, requirements."""
+    from policies.hosts.rules import HOST_RULES
+    from policies.rules import ALL
+
+    metas = [m.META for m in ALL] + list(HOST_RULES.values())
+    if fmt is TextJson.json:
+        print_json([m.as_dict() for m in metas])
+        return
+    t = Table(title="Policy pack rules and host checks (GB/T 22239-2019 level 3)")
+    for col in ("rule", "kind", "severity", "enforcement", "clause", "requirements"):
+        t.add_column(col)
+    for m in metas:
+        kind = "host" if m.name.startswith("jiyue-host-") else m.kind
+        t.add_row(m.name, kind, m.severity, m.enforcement, m.control, ", ".join(m.requirements))
+    out().print(t)
+
+
+@policy_app.command("hosts")
+def hosts(
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Host inventory (YAML, see docs).")],
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="text, json, sarif or html.")] = ReportFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+    waivers: Annotated[Path | None, typer.Option("--waivers", help="Reviewed waiver file (YAML).")] = None,
+) -> None:
+    """Check migrated hosts with testinfra: sshd (CIS), logging, audit, time sync, listening ports,
+    host firewall default-deny. Exits 1 if any host fails a check, 2 on a bad inventory."""
+    from policies.findings import apply_waivers
+    from policies.hosts import run
+    from policies.hosts.inventory import InventoryError, load_inventory
+    from policies.hosts.rules import HOST_RULES
+    from policies.report import render
+    from policies.waivers import WaiverError, load_waivers
+
+    try:
+        inv = load_inventory(inventory)
+        waived = load_waivers(waivers, set(HOST_RULES)) if waivers else []
+    except (InventoryError, WaiverError) as exc:
+        err().print(str(exc), style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    report, _ = run(inv)
+    apply_waivers(report.findings, waived)
+    _write(render(report, fmt.value, REPO), output)
+    if report.blocking:
+        exit_with(ExitStatus.FINDINGS)

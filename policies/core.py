@@ -1,0 +1,406 @@
+"""What every rule shares: its metadata, the view of one resource, and the context it is judged in.
+
+A rule module (``rules/<area>_<rule>.py``) holds one ``META`` and either ``check(resource, ctx)``
+(a resource rule, yielding violation messages) or ``check_stack(resources, ctx)`` (a stack rule,
+yielding ``(message, urn or None)``). The rules are plain functions over :class:`Resource`, so the
+same code runs inside the pack (under ``pulumi preview`` or the offline driver) and when tests or
+the benchmark call it directly.
+
+Where a resource belongs is read from what the engine gives the pack, in this order:
+
+1. the stack name inside the resource's URN (``urn:pulumi:<stack>::<project>::<type>::<name>``),
+   named ``<zone>-<site>-foundation`` or ``<zone>-<site>-<department-id>``;
+2. the stack named in ``ConfigureStack`` (recorded by ``policies/__main__.py``), or
+   ``pulumi.get_stack()`` (the engine sets ``PULUMI_STACK`` when it starts the pack);
+3. the resource's own labels (``tags`` entries ``key=value`` and/or the ``metadata`` map).
+
+The city registry (what each system is allowed) is found through, in order: the stack config
+``jiyue:city`` (ConfigureStack or ``PULUMI_CONFIG``), the environment variable ``JIYUE_CITY``, the
+pack config ``city`` of the rule, or ``../inventories/dalian`` beside the pack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from .city import CityError, CityFacts, load_city_facts
+
+PACK_DIR = Path(__file__).resolve().parent
+DEFAULT_CITY = PACK_DIR.parent / "inventories" / "dalian"
+FRAMEWORK_NAME = "MLPS 2.0 (GB/T 22239-2019)"
+FRAMEWORK_VERSION = "2019, level 3"
+ZONES = ("intranet", "extranet")
+SITES = ("primary", "dr")
+LABEL_KEYS = ("department", "system", "classification")
+
+Kind = Literal["resource", "stack"]
+Level = Literal["mandatory", "advisory"]
+SeverityName = Literal["low", "medium", "high", "critical"]
+
+
+# --------------------------------------------------------------------------- rule metadata
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    """One rule's metadata: what the pack reports, the reports show and the docs list."""
+
+    name: str  # stable: jiyue-<area>-<rule>
+    description: str
+    severity: SeverityName
+    enforcement: Level
+    control: str  # the GB/T 22239-2019 clause, e.g. "8.1.3.1 a)"
+    control_title: str  # what that clause says, short
+    requirements: tuple[str, ...]  # ids in shared/seed/REQUIREMENTS.md
+    remediation: str
+    kind: Kind = "resource"
+
+    @property
+    def tags(self) -> list[str]:
+        return [*self.requirements, f"mlps:{self.control}"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "severity": self.severity,
+                "enforcement": self.enforcement, "control": self.control, "control_title": self.control_title,
+                "framework": FRAMEWORK_NAME, "requirements": list(self.requirements),
+                "remediation": self.remediation, "kind": self.kind}
+
+
+# --------------------------------------------------------------------------- stacks and URNs
+
+_STACK_RE = re.compile(r"^(?:.*/)?(intranet|extranet)-(primary|dr)-([a-z][a-z0-9-]*)$")
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    name: str
+    zone: str | None
+    site: str | None
+    department: str | None  # None for a foundation stack and for an unknown stack
+
+    @property
+    def foundation(self) -> bool:
+        return self.zone is not None and self.department is None
+
+    @property
+    def known(self) -> bool:
+        return self.zone is not None
+
+
+@lru_cache(maxsize=4096)
+def parse_stack(name: str) -> StackInfo:
+    m = _STACK_RE.match(name or "")
+    if not m:
+        return StackInfo(name or "", None, None, None)
+    zone, site, rest = m.groups()
+    return StackInfo(name, zone, site, None if rest == "foundation" else rest)
+
+
+def stack_of_urn(urn: str) -> str | None:
+    """``urn:pulumi:<stack>::<project>::<type>::<name>`` -> stack."""
+    if not urn.startswith("urn:pulumi:"):
+        return None
+    head = urn[len("urn:pulumi:"):]
+    stack, sep, _ = head.partition("::")
+    return stack if sep else None
+
+
+def name_of_urn(urn: str | None) -> str | None:
+    if not urn:
+        return None
+    return urn.rsplit("::", 1)[-1] or None
+
+
+# --------------------------------------------------------------------------- one resource
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+CLASSIFICATIONS = ("classified", "internal", "public")
+_DESC_LABELS = re.compile(r"\b(department|system|classification)=([^\s\]]+)")
+
+
+def name_labels(name: str) -> dict[str, str]:
+    """Labels a logical name carries: ``<department>/<system>/<classification>/<what>`` (infra/labels.py)."""
+    parts = name.split("/", 3)
+    if len(parts) == 4 and parts[2] in CLASSIFICATIONS:
+        return dict(zip(LABEL_KEYS, parts[:3], strict=True))
+    return {}
+
+
+def parse_labels(props: Mapping[str, Any], name: str = "") -> dict[str, str]:
+    """Labels of a resource: its tags and metadata, then its description, then its logical name."""
+    out = tag_labels(props)
+    desc = props.get("description")
+    if isinstance(desc, str) and "=" in desc:
+        for k, v in _DESC_LABELS.findall(desc):
+            out.setdefault(k, v)
+    for k, v in name_labels(name).items():
+        out.setdefault(k, v)
+    return out
+
+
+def tag_labels(props: Mapping[str, Any]) -> dict[str, str]:
+    """Labels in ``metadata`` map entries, then ``tags`` entries ``key=value``/``key:value``."""
+    out: dict[str, str] = {}
+    meta = props.get("metadata")
+    if isinstance(meta, Mapping):
+        for k in meta:
+            v = meta.get(k)
+            if isinstance(v, str):
+                out[str(k)] = v
+    tags = props.get("tags")
+    if isinstance(tags, Iterable) and not isinstance(tags, str | bytes | Mapping):
+        for t in tags:
+            if isinstance(t, str):
+                for sep in ("=", ":"):
+                    if sep in t:
+                        k, v = t.split(sep, 1)
+                        out.setdefault(k.strip(), v.strip())
+                        break
+    elif isinstance(tags, Mapping):  # some providers take a map of tags
+        for k in tags:
+            v = tags.get(k)
+            if isinstance(v, str):
+                out.setdefault(str(k), v)
+    return out
+
+
+_LABELS: dict[int, tuple[Any, str, dict[str, str]]] = {}  # id(props) -> (props, name, labels)
+
+
+@dataclass
+class Resource:
+    """A resource as the engine gives it: type token, name, URN, inputs, parent URN."""
+
+    type: str
+    name: str
+    urn: str
+    props: Mapping[str, Any]
+    parent: str | None = None
+    _labels: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        if self._labels is None:
+            key = id(self.props)
+            hit = _LABELS.get(key)
+            if hit is not None and hit[0] is self.props and hit[1] == self.name:
+                self._labels = hit[2]
+            else:
+                self._labels = parse_labels(self.props, self.name)
+                if len(_LABELS) > 8192:
+                    _LABELS.clear()
+                _LABELS[key] = (self.props, self.name, self._labels)
+        return self._labels
+
+    @property
+    def short_type(self) -> str:
+        """``openstack:networking/router:Router`` -> ``networking/router:Router``."""
+        return self.type.split(":", 1)[-1]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.props.get(key, default)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Resource:
+        """From the preview's ``{"urn", "type", "name", "parent", "inputs"}``."""
+        return cls(type=d["type"], name=d.get("name") or name_of_urn(d.get("urn")) or "", urn=d.get("urn") or "",
+                   props=d.get("inputs") or d.get("props") or {}, parent=d.get("parent") or None)
+
+
+# --------------------------------------------------------------------------- context
+
+
+class _Runtime:
+    """What the engine told the running pack: ConfigureStack's stack and config, policy config."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stack: str | None = None
+        self.config: dict[str, str] = {}
+        self.generation = 0
+
+    def configure_stack(self, stack: str, config: Mapping[str, str]) -> None:
+        with self.lock:
+            self.stack = stack or None
+            self.config = dict(config)
+            self.generation += 1
+
+
+RUNTIME = _Runtime()
+
+
+def _engine_stack() -> str | None:
+    if RUNTIME.stack:
+        return RUNTIME.stack
+    try:
+        import pulumi
+
+        return pulumi.get_stack() or None
+    except Exception:  # noqa: BLE001 - not configured: no stack known
+        return os.environ.get("PULUMI_STACK") or None
+
+
+def _stack_config(key: str) -> str | None:
+    if key in RUNTIME.config:
+        return RUNTIME.config[key]
+    try:
+        import pulumi.runtime
+
+        value = pulumi.runtime.get_config(key)
+        if value is not None:
+            return str(value)
+    except Exception:  # noqa: BLE001
+        pass
+    return None
+
+
+def city_path(policy_config: Mapping[str, Any] | None = None) -> Path:
+    raw = _stack_config("jiyue:city") or os.environ.get("JIYUE_CITY")
+    if not raw and policy_config:
+        raw = policy_config.get("city")
+    return _resolve_city(str(raw) if raw else "")
+
+
+@lru_cache(maxsize=64)
+def _resolve_city(raw: str) -> Path:
+    if not raw:
+        return DEFAULT_CITY
+    p = Path(raw).expanduser()
+    if p.is_absolute():
+        return p
+    for base in (Path.cwd(), PACK_DIR.parent, PACK_DIR):
+        if (base / p).is_dir():
+            return (base / p).resolve()
+    return p
+
+
+_CITY_CACHE: dict[Path, tuple[float, float, CityFacts | CityError]] = {}
+RECHECK_SECONDS = 2.0
+
+
+def city_for(policy_config: Mapping[str, Any] | None = None) -> CityFacts | None:
+    """The registry's facts, loaded once per path (reloaded when city.yaml changes)."""
+    got = city_or_error(policy_config)
+    return got if isinstance(got, CityFacts) else None
+
+
+def city_or_error(policy_config: Mapping[str, Any] | None = None) -> CityFacts | CityError:
+    path = city_path(policy_config)
+    now = time.monotonic()
+    hit = _CITY_CACHE.get(path)
+    if hit is not None and now - hit[0] < RECHECK_SECONDS:
+        return hit[2]
+    try:
+        stamp = (path / "city.yaml").stat().st_mtime
+    except OSError:
+        stamp = -1.0
+    if hit is not None and hit[1] == stamp:
+        _CITY_CACHE[path] = (now, stamp, hit[2])
+        return hit[2]
+    try:
+        value: CityFacts | CityError = load_city_facts(path)
+    except CityError as exc:
+        value = exc
+    _CITY_CACHE[path] = (now, stamp, value)
+    return value
+
+
+@dataclass
+class Context:
+    """Where a resource is judged: its stack, the city's facts, the rule's pack config."""
+
+    stack: StackInfo
+    city: CityFacts | None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> str | None:
+        return self.stack.zone
+
+    def zone_of(self, r: Resource) -> str | None:
+        return self.stack.zone or r.labels.get("zone")
+
+    def department_of(self, r: Resource) -> str | None:
+        return self.stack.department or r.labels.get("department")
+
+    def system_of(self, r: Resource) -> str | None:
+        """The system a resource belongs to: its label, its parent's name, or its name's prefix."""
+        sid = r.labels.get("system")
+        if sid:
+            return sid
+        if self.city is None:
+            return None
+        parent = name_of_urn(r.parent)
+        if parent and parent in self.city.systems:
+            return parent
+        dep = self.department_of(r)
+        candidates = self.city.systems_of_department.get(dep, ()) if dep else self.city.systems
+        best = None
+        for sid in candidates:
+            if (r.name == sid or r.name.startswith(sid + "-")) and (best is None or len(sid) > len(best)):
+                best = sid
+        return best
+
+    def classification_of(self, r: Resource) -> str | None:
+        c = r.labels.get("classification")
+        if c:
+            return c
+        sid = self.system_of(r)
+        if sid and self.city and sid in self.city.systems:
+            return self.city.systems[sid].classification
+        return None
+
+
+_CTX_CACHE: dict[tuple[Any, ...], tuple[float, Context]] = {}
+
+
+def context_for(urn: str, policy_config: Mapping[str, Any] | None = None,
+                resource: Resource | None = None) -> Context:
+    """The context of a resource (cached per stack and config for a second: rules run per resource)."""
+    stack = stack_of_urn(urn) or _engine_stack() or ""
+    info = parse_stack(stack)
+    if not info.known and resource is not None and resource.labels.get("zone") in ZONES:
+        labels = resource.labels
+        info = StackInfo(stack, labels["zone"], labels.get("site"), labels.get("department"))
+    cfg = policy_config or {}
+    key = (info, RUNTIME.generation, tuple(sorted((k, repr(v)) for k, v in cfg.items())))
+    now = time.monotonic()
+    hit = _CTX_CACHE.get(key)
+    if hit is not None and now - hit[0] < RECHECK_SECONDS:
+        return hit[1]
+    if len(_CTX_CACHE) > 1024:
+        _CTX_CACHE.clear()
+    ctx = Context(stack=info, city=city_for(cfg), config=cfg)
+    _CTX_CACHE[key] = (now, ctx)
+    return ctx
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1", "yes"))

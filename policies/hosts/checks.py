@@ -1,0 +1,136 @@
+"""What the host checks look at, as functions: gather facts from a testinfra host, judge them.
+
+The judging functions are pure (text in, a reason or None out), so they are tested without a
+host; ``test_*.py`` beside this file wire them to testinfra for every host of the inventory.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+STRONG_CIPHERS = {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
+                  "aes256-ctr", "aes192-ctr", "aes128-ctr"}
+STRONG_MACS = {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com",
+               "hmac-sha2-512", "hmac-sha2-256"}
+# OpenSSH >= 8 defaults, for when only the config file can be read
+SSHD_DEFAULTS = {"permitrootlogin": "prohibit-password", "passwordauthentication": "yes",
+                 "kbdinteractiveauthentication": "yes", "maxauthtries": "6",
+                 "ciphers": "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
+                            "aes128-gcm@openssh.com,aes256-gcm@openssh.com",
+                 "macs": "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
+                         "hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,"
+                         "umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1"}
+LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journal", "systemd-journald")
+AUDITORS = ("auditd",)
+TIME_DAEMONS = ("chronyd", "ntpd", "systemd-timesyncd", "systemd-timesyn", "openntpd", "ntpsec")
+
+
+# --------------------------------------------------------------------------- sshd
+
+
+def parse_sshd_t(text: str) -> dict[str, str]:
+    """``sshd -T`` output: one lower-case ``key value`` per line."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        k, _, v = line.strip().partition(" ")
+        if k:
+            out.setdefault(k.lower(), v.strip())
+    return out
+
+
+def parse_sshd_config(text: str) -> dict[str, str]:
+    """The global part of an sshd_config (first value wins, as sshd reads it; Match blocks ignored)."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = re.split(r"\s+|=", line, maxsplit=1)
+        key = parts[0].lower()
+        if key == "match":
+            break
+        if len(parts) == 2:
+            out.setdefault(key, parts[1].strip())
+    if "challengeresponseauthentication" in out:
+        out.setdefault("kbdinteractiveauthentication", out["challengeresponseauthentication"])
+    return {**SSHD_DEFAULTS, **out}
+
+
+def root_password_login(s: dict[str, str]) -> str | None:
+    v = s.get("permitrootlogin", "").lower()
+    return None if v in ("no", "prohibit-password", "without-password", "forced-commands-only") else \
+        f"PermitRootLogin is {v or 'unset'}"
+
+
+def password_auth(s: dict[str, str]) -> str | None:
+    bad = [k for k in ("passwordauthentication", "kbdinteractiveauthentication") if s.get(k, "yes").lower() != "no"]
+    return None if not bad else ", ".join(f"{k} is {s.get(k, 'yes (default)')}" for k in bad)
+
+
+def max_auth_tries(s: dict[str, str]) -> str | None:
+    try:
+        n = int(s.get("maxauthtries", "6"))
+    except ValueError:
+        return f"MaxAuthTries is {s.get('maxauthtries')!r}"
+    return None if n <= 4 else f"MaxAuthTries is {n} (at most 4)"
+
+
+def weak_crypto(s: dict[str, str]) -> str | None:
+    ciphers = {c for c in s.get("ciphers", "").split(",") if c}
+    macs = {m for m in s.get("macs", "").split(",") if m}
+    weak = sorted(ciphers - STRONG_CIPHERS) + sorted(macs - STRONG_MACS)
+    return None if not weak else "weak: " + ", ".join(weak)
+
+
+def sshd_settings(host: Any) -> dict[str, str] | None:
+    """Effective sshd settings: ``sshd -T`` when possible, else the config file with defaults."""
+    for cmd in ("sshd -T", "/usr/sbin/sshd -T"):
+        r = host.run(f"{cmd} -C user=root,host=localhost,addr=127.0.0.1 2>/dev/null")
+        if r.rc == 0 and r.stdout.strip():
+            return parse_sshd_t(r.stdout)
+    f = host.file("/etc/ssh/sshd_config")
+    if f.exists:
+        return parse_sshd_config(f.content_string)
+    return None
+
+
+# --------------------------------------------------------------------------- processes, ports, firewall
+
+
+def running(host: Any, names: tuple[str, ...]) -> list[str]:
+    r = host.run("ps -eo comm=")
+    comms = {c.strip() for c in r.stdout.splitlines()}
+    return [n for n in names if n in comms]
+
+
+def parse_listening(ss_output: str) -> set[tuple[str, int]]:
+    """``ss -Htlnu`` (or ``ss -tlnu``): (local address, port) of every listening socket."""
+    out: set[tuple[str, int]] = set()
+    for line in ss_output.splitlines():
+        cols = line.split()
+        if len(cols) < 5 or cols[0] in ("Netid", "State"):
+            continue
+        local = cols[4] if cols[0] in ("tcp", "udp") else cols[3]
+        addr, _, port = local.rpartition(":")
+        if port.isdigit():
+            out.add((addr.strip("[]").split("%")[0], int(port)))
+    return out
+
+
+def undeclared_ports(listening: set[tuple[str, int]], allowed: set[int]) -> list[int]:
+    loopback = ("127.", "::1")
+    return sorted({p for a, p in listening if not a.startswith(loopback) and p not in allowed})
+
+
+def default_deny(nft_ruleset: str, iptables_s: str = "") -> str | None:
+    """None when an input hook drops by default (nftables) or INPUT's policy is DROP (iptables)."""
+    chain_re = re.compile(r"type filter hook input[^;]*;[^}]*?policy (drop|accept)", re.S)
+    policies = chain_re.findall(nft_ruleset)
+    if "drop" in policies:
+        return None
+    if re.search(r"^-P INPUT DROP", iptables_s, re.M):
+        return None
+    if policies:
+        return "the nftables input chain's policy is accept"
+    return "no input firewall chain with a drop policy (nftables or iptables)"

@@ -1,0 +1,58 @@
+"""jiyue-tags-required: every resource carries department, system and classification: in its tags or
+metadata where its OpenStack type has them, in its logical name otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..core import CLASSIFICATIONS, Context, Resource, RuleMeta, name_labels, tag_labels
+
+META = RuleMeta(
+    name="jiyue-tags-required",
+    description="Every OpenStack resource carries department, system and classification: as tags "
+                "('key=value') or metadata where its type has them, else in its logical name "
+                "<department>/<system>/<classification>/<what>; consistent with its stack and the registry.",
+    severity="medium",
+    enforcement="mandatory",
+    control="8.1.11.2 a)",
+    control_title="资产管理: 编制并保存与保护对象相关的资产清单，包括资产责任部门、重要程度和所处位置等内容",
+    requirements=("G4", "G8"),
+    remediation="Label the resource from the registry: tags department=<id>, system=<id> ('*' for what "
+                "serves all the department's systems) and classification=<classified|internal|public>; "
+                "name untaggable resources <department>/<system>/<classification>/<what> (infra/labels.py).",
+)
+# Types whose inputs take tags or metadata (pulumi-openstack 5.x).
+TAGGABLE = frozenset({
+    "openstack:networking/router:Router", "openstack:networking/network:Network",
+    "openstack:networking/subnet:Subnet", "openstack:networking/port:Port",
+    "openstack:networking/secGroup:SecGroup", "openstack:networking/floatingIp:FloatingIp",
+    "openstack:networking/subnetPool:SubnetPool", "openstack:networking/trunk:Trunk",
+    "openstack:networking/qosPolicy:QosPolicy", "openstack:compute/instance:Instance",
+    "openstack:blockstorage/volume:Volume", "openstack:identity/project:Project",
+})
+
+
+def check(r: Resource, ctx: Context) -> Iterator[str]:
+    if not r.type.startswith("openstack:"):
+        return
+    if r.type in TAGGABLE:
+        labels, where = tag_labels(r.props), "tags/metadata"
+    else:
+        labels, where = name_labels(r.name), "its name"
+    missing = [k for k in ("department", "system", "classification") if not labels.get(k)]
+    if missing:
+        yield f"{r.short_type} {r.name} lacks {', '.join(missing)} in {where}"
+    dep = labels.get("department")
+    if dep and ctx.stack.department and dep != ctx.stack.department:
+        yield f"{r.short_type} {r.name} is labelled department={dep} in the stack of {ctx.stack.department}"
+    cls = labels.get("classification")
+    if cls and cls not in CLASSIFICATIONS:
+        yield f"{r.short_type} {r.name} has classification={cls}; use one of {', '.join(CLASSIFICATIONS)}"
+    sid = labels.get("system")
+    city = ctx.city
+    if sid and city is not None and sid in city.systems:
+        s = city.systems[sid]
+        if dep and s.department != dep:
+            yield f"{r.short_type} {r.name}: system {sid} belongs to {s.department}, not {dep}"
+        if cls and cls != s.classification:
+            yield f"{r.short_type} {r.name}: classification={cls} but the registry says {s.classification}"

@@ -1,0 +1,60 @@
+"""Fixtures of the policy pack's tests: the sample city's facts, resource builders, a running pack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policies.city import CityFacts, load_city_facts
+from policies.core import Context, Resource, parse_stack
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_CITY = REPO / "inventories" / "dalian"
+
+
+@pytest.fixture(scope="session")
+def facts() -> CityFacts:
+    return load_city_facts(SAMPLE_CITY)
+
+
+def urn(stack: str, typ: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::jiyue::{typ}::{name}"
+
+
+def res(stack: str, typ: str, name: str, inputs: dict[str, Any] | None = None,
+        parent: str | None = None) -> Resource:
+    full = typ if typ.startswith(("openstack:", "jiyue:", "pulumi:")) else f"openstack:{typ}"
+    return Resource(full, name, urn(stack, full, name), inputs or {}, parent)
+
+
+def labels(dep: str, system: str, cls: str) -> dict[str, Any]:
+    meta = {"department": dep, "system": system, "classification": cls}
+    return {"tags": [f"{k}={v}" for k, v in meta.items()], "metadata": meta}
+
+
+@pytest.fixture
+def ctx(facts: CityFacts) -> Callable[[str], Context]:
+    def make(stack: str, **config: Any) -> Context:
+        return Context(stack=parse_stack(stack), city=facts, config=config)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sample_graph() -> list[tuple[str, list[dict[str, Any]]]]:
+    from jiyue.registry import load_city
+    from policies.synthetic import city_graph
+
+    return city_graph(load_city(SAMPLE_CITY))
+
+
+@pytest.fixture(scope="module")
+def pack() -> Iterator[Any]:
+    """The policy pack, started as the engine starts it, configured for the sample city."""
+    from policies.analyzer import PackProcess
+
+    with PackProcess(config={"jiyue:city": str(SAMPLE_CITY)}) as p:
+        yield p

@@ -1,0 +1,199 @@
+"""Per rule: a compliant case, a violating case, and a case with the property missing.
+
+Each case calls the rule directly (``check`` / ``check_stack``) on resources as the engine gives
+them (type token, logical name, camelCase inputs) in a named stack, with the sample city's facts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policies.rules import ALL, BY_NAME
+
+from .conftest import labels, res
+
+IN_P = "intranet-primary-finance"
+EX_P = "extranet-primary-finance"
+EX_F = "extranet-primary-foundation"
+MGMT = "10.0.0.0/20"
+FIN = labels("finance", "finance-budget", "internal")
+PUB = labels("finance", "finance-procurement", "public")
+
+
+def rule_in(stack: str, name: str, **inputs: Any):
+    base = {"direction": "ingress", "ethertype": "IPv4", "securityGroupId": "sg"}
+    return res(stack, "networking/secGroupRule:SecGroupRule", name, {**base, **inputs})
+
+
+def tcp(port: int, **kw: Any) -> dict[str, Any]:
+    return {"protocol": "tcp", "portRangeMin": port, "portRangeMax": port, **kw}
+
+
+# rule -> {case: (stack, [resources], violates?)}; stack rules get the list, resource rules the one resource
+CASES: dict[str, dict[str, tuple[str, list, bool]]] = {
+    "jiyue-intranet-no-external-gateway": {
+        "compliant": (IN_P, [res(IN_P, "networking/router:Router", "r", {"name": "r", **FIN})], False),
+        "violating": (IN_P, [res(IN_P, "networking/router:Router", "r", {"externalNetworkId": "internet-id"})], True),
+        "missing": (IN_P, [res(IN_P, "networking/router:Router", "r", {})], False),
+    },
+    "jiyue-intranet-no-floating-ip": {
+        "compliant": (EX_P, [res(EX_P, "networking/floatingIp:FloatingIp", "fip", {"pool": "internet"})], False),
+        "violating": (IN_P, [res(IN_P, "networking/floatingIp:FloatingIp", "fip", {"pool": "internet"})], True),
+        "missing": (IN_P, [res(IN_P, "networking/floatingIp:FloatingIp", "fip", {})], True),  # existing is enough
+    },
+    "jiyue-intranet-no-external-network": {
+        "compliant": (IN_P, [res(IN_P, "networking/port:Port", "p", {"networkId": "finance-intranet-net"})], False),
+        "violating": (IN_P, [res(IN_P, "networking/port:Port", "p", {"networkId": "internet"}),
+                             res(IN_P, "networking/network:Network", "n", {"external": True})], True),
+        "missing": (IN_P, [res(IN_P, "networking/port:Port", "p", {})], False),
+    },
+    "jiyue-intranet-nothing-shared": {
+        "compliant": (IN_P, [res(IN_P, "networking/network:Network", "n", {"shared": False})], False),
+        "violating": (IN_P, [res(IN_P, "networking/network:Network", "n", {"shared": True})], True),
+        "missing": (IN_P, [res(IN_P, "networking/rbacPolicyV2:RbacPolicyV2", "rbac",
+                               {"objectType": "network"})], False),
+    },
+    "jiyue-egress-single-gateway": {
+        "compliant": (EX_F, [res(EX_F, "networking/router:Router", "egress", {"externalNetworkId": "internet-id"})],
+                      False),
+        "violating": (EX_P, [res(EX_P, "networking/router:Router", "finance-r", {"externalNetworkId": "x"})], True),
+        "missing": (EX_P, [res(EX_P, "networking/router:Router", "finance-r", {})], False),
+    },
+    "jiyue-ingress-public-web-only": {
+        "compliant": (EX_P, [rule_in(EX_P, "finance/finance-procurement/public/ingress-tcp-443",
+                                     **tcp(443, remoteIpPrefix="0.0.0.0/0"))], False),
+        "violating": (EX_P, [rule_in(EX_P, "finance/finance-nontax/internal/ingress-tcp-443",
+                                     **tcp(443, remoteIpPrefix="0.0.0.0/0"))], True),  # not public-facing
+        "missing": (EX_P, [rule_in(EX_P, "finance/finance-procurement/public/ingress-any",
+                                   protocol="tcp")], True),  # no remote, no ports: open to anywhere
+    },
+    "jiyue-ingress-admin-from-management": {
+        "compliant": (IN_P, [rule_in(IN_P, "ssh", **tcp(22, remoteIpPrefix=MGMT))], False),
+        "violating": (IN_P, [rule_in(IN_P, "ssh", **tcp(22, remoteIpPrefix="10.64.20.0/24")),
+                             rule_in(IN_P, "pg", **tcp(5432, remoteIpPrefix="0.0.0.0/0"))], True),
+        "missing": (IN_P, [rule_in(IN_P, "ssh", **tcp(22))], True),  # no remote: from anywhere
+    },
+    "jiyue-ingress-no-allow-all": {
+        "compliant": (IN_P, [rule_in(IN_P, "app", **tcp(8080, remoteIpPrefix=MGMT)),
+                             rule_in(IN_P, "self", remoteGroupId="sg")], False),
+        "violating": (IN_P, [rule_in(IN_P, "all", protocol="tcp", portRangeMin=1, portRangeMax=65535,
+                                     remoteIpPrefix="10.64.0.0/16")], True),
+        "missing": (IN_P, [rule_in(IN_P, "any", remoteIpPrefix=MGMT)], True),  # no protocol = every protocol
+    },
+    "jiyue-classified-intranet-only": {
+        "compliant": (IN_P, [res(IN_P, "compute/instance:Instance", "vm",
+                                 labels("civil-defense", "civil-defense-command", "classified"))], False),
+        "violating": (EX_P, [res(EX_P, "compute/instance:Instance", "vm",
+                                 labels("civil-defense", "civil-defense-command", "classified"))], True),
+        "missing": (EX_P, [res(EX_P, "compute/instance:Instance", "vm", {})], False),
+    },
+    "jiyue-classified-volume-encrypted": {
+        "compliant": (IN_P, [res(IN_P, "blockstorage/volume:Volume", "v", {
+            "volumeType": "encrypted", **labels("gov-office", "gov-office-jiyao", "classified")})], False),
+        "violating": (IN_P, [res(IN_P, "blockstorage/volume:Volume", "v", {
+            "volumeType": "standard", **labels("gov-office", "gov-office-jiyao", "classified")})], True),
+        "missing": (IN_P, [res(IN_P, "blockstorage/volume:Volume", "v",
+                               labels("gov-office", "gov-office-jiyao", "classified"))], True),
+    },
+    "jiyue-dr-counterpart": {
+        "compliant": ("intranet-dr-finance", [
+            res("intranet-dr-finance", "jiyue:dr:Standby", "finance/finance-budget/internal/standby"),
+            res("intranet-dr-finance", "compute/instance:Instance", "finance/finance-treasury/internal/vm",
+                labels("finance", "finance-treasury", "internal"))], False),
+        "violating": ("intranet-dr-finance", [
+            res("intranet-dr-finance", "jiyue:dr:Standby", "finance/finance-budget/internal/standby")], True),
+        "missing": ("intranet-dr-finance", [], True),  # an empty DR stack holds no counterpart
+    },
+    "jiyue-subnet-no-overlap": {
+        "compliant": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.64.20.0/24"}),
+                             res(IN_P, "networking/subnet:Subnet", "b", {"cidr": "10.64.21.0/24"})], False),
+        "violating": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.64.20.0/24"}),
+                             res(IN_P, "networking/subnet:Subnet", "b", {"cidr": "10.64.20.128/25"})], True),
+        "missing": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {}),
+                           res(IN_P, "networking/subnet:Subnet", "b", {"subnetpoolId": "pool"})], False),
+    },
+    "jiyue-subnet-in-plan": {
+        "compliant": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.64.20.0/24"})], False),
+        "violating": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.128.20.0/24"})], True),
+        "missing": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"subnetpoolId": "pool"})], False),
+    },
+    "jiyue-tags-required": {
+        "compliant": (IN_P, [res(IN_P, "compute/instance:Instance", "vm", FIN),
+                             res(IN_P, "networking/secGroupRule:SecGroupRule", "finance/finance-budget/internal/ssh",
+                                 {"direction": "ingress"})], False),
+        "violating": (IN_P, [res(IN_P, "compute/instance:Instance", "vm",
+                                 labels("health", "health-his", "internal"))], True),  # another department's
+        "missing": (IN_P, [res(IN_P, "blockstorage/volume:Volume", "v", {"metadata": {"department": "finance"}})],
+                    True),
+    },
+    "jiyue-quota-within-allowance": {
+        "compliant": (IN_P, [res(IN_P, "compute/quotaSetV2:QuotaSetV2", "q", {"cores": 32, "ram": 64 * 1024}),
+                             res(IN_P, "compute/instance:Instance", "vm", {"flavorName": "s1-large"})], False),
+        "violating": (IN_P, [res(IN_P, "compute/quotaSetV2:QuotaSetV2", "q", {"cores": 64}),
+                             *[res(IN_P, "compute/instance:Instance", f"vm{i}", {"flavorName": "s1-xlarge"})
+                               for i in range(3)]], True),
+        "missing": (IN_P, [res(IN_P, "compute/quotaSetV2:QuotaSetV2", "q", {}),
+                           res(IN_P, "compute/instance:Instance", "vm", {})], False),
+    },
+    "jiyue-platform-built-once": {
+        "compliant": ("extranet-primary-bigdata", [res("extranet-primary-bigdata", "compute/instance:Instance",
+                                                       "vm", labels("bigdata", "bigdata-exchange", "internal"))],
+                      False),
+        "violating": (EX_P, [res(EX_P, "compute/instance:Instance", "vm",
+                                 {**FIN, "metadata": {**FIN["metadata"], "platform": "collab-office"}})], True),
+        "missing": (EX_P, [res(EX_P, "compute/instance:Instance", "vm", {})], False),
+    },
+    "jiyue-filing-gate": {
+        # finance-budget's filing is complete in the sample; cac-yuqing lacks its amount
+        "compliant": (IN_P, [res(IN_P, "compute/instance:Instance", "vm", FIN)], False),
+        "violating": ("extranet-primary-cac", [res("extranet-primary-cac", "compute/instance:Instance", "vm",
+                                                   labels("cac", "cac-yuqing", "internal"))], True),
+        "missing": (IN_P, [res(IN_P, "compute/instance:Instance", "vm", {})], False),  # no system: nothing to gate
+    },
+    "jiyue-pack-context": {
+        "compliant": (IN_P, [res(IN_P, "compute/instance:Instance", "vm", FIN)], False),
+        "violating": ("dev", [res("dev", "compute/instance:Instance", "vm", FIN)], True),
+        "missing": ("intranet-primary-nosuchdept", [], True),
+    },
+}
+
+
+def violations(rule: str, stack: str, resources: list, ctx) -> list[str]:
+    mod = BY_NAME[rule]
+    c = ctx(stack)
+    if mod.META.kind == "stack":
+        return [m for m, _ in mod.check_stack(resources, c)]
+    return [m for r in resources for m in mod.check(r, c)]
+
+
+def test_every_rule_has_three_cases():
+    assert set(CASES) == set(BY_NAME)
+    assert all(set(c) == {"compliant", "violating", "missing"} for c in CASES.values())
+
+
+@pytest.mark.parametrize("rule,case", [(r, c) for r in CASES for c in ("compliant", "violating", "missing")])
+def test_rule_case(rule, case, ctx):
+    stack, resources, violates = CASES[rule][case]
+    found = violations(rule, stack, resources, ctx)
+    assert bool(found) is violates, found
+
+
+def test_rule_metadata_is_complete():
+    for mod in ALL:
+        m = mod.META
+        assert m.name.startswith("jiyue-") and m.name.count("-") >= 2
+        assert m.severity in ("low", "medium", "high", "critical")
+        assert m.enforcement in ("mandatory", "advisory")
+        assert m.control and m.control_title and m.requirements and m.remediation
+        assert (m.kind == "stack") == hasattr(mod, "check_stack")
+
+
+def test_zone_comes_from_labels_when_the_stack_name_does_not_tell(ctx):
+    r = res("dev", "networking/floatingIp:FloatingIp", "fip", {"tags": ["zone=intranet"]})
+    from policies.core import context_for
+
+    c = context_for(r.urn, {}, r)
+    assert c.zone == "intranet"
+    assert list(BY_NAME["jiyue-intranet-no-floating-ip"].check(r, c))
