@@ -28,20 +28,50 @@ system-packages: ## Install the Debian packages the lab needs (as root; a no-op 
 
 setup: $(VENV)/.installed system-packages ## Create .venv with everything installed (.venv/bin/jiyue is the CLI)
 
-demo: setup ## Validate the sample city and print its summary and IP plan
+# `make demo` walks the main job on the sample city, one role at a time. Commands that report
+# findings (exit 1: incomplete filings, policy violations) do not stop it; errors (exit 2+) do.
+LAB ?= demo
+DEMO_DEPARTMENTS ?= audit,finance,archives,culture,overseas-chinese
+findings_ok = || [ $$? -eq 1 ]
+
+demo: setup ## Run the main job on the sample city (the lab and the migration need root)
+	@echo "== everyone: the city registry (issue 2) =="
 	$(BIN)/jiyue validate --city $(CITY)
 	$(BIN)/jiyue city summary --city $(CITY)
-	$(BIN)/jiyue ipam --city $(CITY)
+	@echo "== programme office: catalog and filing gate (issue 8) =="
+	$(BIN)/jiyue catalog export --city $(CITY)
+	$(BIN)/jiyue filing check --city $(CITY) $(findings_ok)
+	@echo "== platform engineers: the data center's stacks, previewed offline (issue 3) =="
+	$(BIN)/jiyue infra preview --all --summary --city $(CITY)
+	@echo "== security staff: the policy pack judges every stack over gRPC (issue 4) =="
+	$(BIN)/jiyue policy check --all --city $(CITY) $(findings_ok)
+	@if [ "$$(id -u)" != 0 ]; then echo "not root: skipping the rehearsal lab, the audit and the migration"; exit 0; fi; \
+	set -e; echo "== migration teams: the rehearsal lab (issue 5) =="; \
+	$(BIN)/jiyue lab down --name $(LAB) >/dev/null; \
+	$(BIN)/jiyue lab up --name $(LAB) --city $(CITY) --departments $(DEMO_DEPARTMENTS); \
+	$(BIN)/jiyue lab probe --name $(LAB) --city $(CITY); \
+	echo "== programme office: the audit on live hosts (issue 7) =="; \
+	rm -f .jiyue/demo-state.db*; \
+	$(BIN)/jiyue audit collect --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue audit report --city $(CITY) --state .jiyue/demo-state.db --departments $(DEMO_DEPARTMENTS); \
+	echo "== migration teams: the pilot wave, cut over and verified (issue 6) =="; \
+	$(BIN)/jiyue migrate plan --city $(CITY); \
+	$(BIN)/jiyue migrate run --wave 0 --cutover --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	echo "the lab stays up to explore: .venv/bin/jiyue lab status --name $(LAB); take it down with" \
+	     ".venv/bin/jiyue lab down --name $(LAB)"
 
 test: setup ## Run every test (the lab's tests need root)
 	$(BIN)/pytest
 
-lint: setup ## ruff, yamllint
+lint: setup ## ruff, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check jiyue infra migration policies lab tests bench
 	$(BIN)/yamllint -s inventories
+	cd playbooks && ../$(BIN)/ansible-lint
 
 bench: setup ## Run the committed benchmarks and print their figures
 	$(BIN)/python bench/registry.py
+	$(BIN)/python bench/infra_preview.py
+	$(BIN)/python bench/policy_check.py
 
 schemas: setup ## Regenerate the registry's JSON Schemas in schemas/
 	$(BIN)/jiyue city schema --out schemas
