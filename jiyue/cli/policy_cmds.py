@@ -165,30 +165,71 @@ def rules(
     out().print(t)
 
 
+class HostRole(StrEnum):
+    legacy = "legacy"
+    target = "target"
+    bastion = "bastion"
+
+
 @policy_app.command("hosts")
 def hosts(
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Host inventory (YAML, see docs).")],
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", "-i", help="Host inventory (YAML, see docs/security-staff.md).")] = None,
+    lab: Annotated[str | None, typer.Option(
+        "--lab", help="Check the hosts of this rehearsal lab (its plan.json, ssh_config and the registry's "
+                      "services) instead of an inventory file.")] = None,
+    role: Annotated[HostRole | None, typer.Option("--role", help="With --lab: only legacy, target or bastion "
+                                                                 "hosts.")] = None,
+    department: Annotated[str | None, typer.Option("--department", "-d", help="With --lab: only this "
+                                                                              "department's hosts.")] = None,
+    city: CityOption = None,  # type: ignore[assignment]
     fmt: Annotated[ReportFormat, typer.Option("--format", help="text, json, sarif or html.")] = ReportFormat.text,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Reviewed waiver file (YAML).")] = None,
 ) -> None:
     """Check migrated hosts with testinfra: sshd (CIS), logging, audit, time sync, listening ports,
-    host firewall default-deny. Exits 1 if any host fails a check, 2 on a bad inventory."""
+    host firewall default-deny. Hosts come from --inventory FILE or from a rehearsal lab (--lab NAME,
+    reached over ssh through its bastions). Exits 1 if any host fails a check, 2 on bad input."""
     from policies.findings import apply_waivers
     from policies.hosts import run
-    from policies.hosts.inventory import InventoryError, load_inventory
+    from policies.hosts.inventory import InventoryError, from_lab, load_inventory
     from policies.hosts.rules import HOST_RULES
     from policies.report import render
     from policies.waivers import WaiverError, load_waivers
 
+    if (inventory is None) == (lab is None):
+        err().print("give --inventory FILE or --lab NAME (one of them)", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    if lab is None and (role or department):
+        err().print("--role and --department choose hosts of a lab: use them with --lab", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
     try:
-        inv = load_inventory(inventory)
+        if inventory is not None:
+            inv = load_inventory(inventory)
+        else:
+            from lab.lab import DEFAULT_BASE_DIR
+
+            model = load(city, TextJson.json if fmt is ReportFormat.json else None)
+            if "/" in lab or lab in ("", ".", ".."):
+                raise InventoryError(f"{lab!r} is no lab name; `jiyue lab status --name NAME` shows a lab")
+            inv = from_lab(DEFAULT_BASE_DIR / lab, model, role.value if role else None, department)
         waived = load_waivers(waivers, set(HOST_RULES)) if waivers else []
     except (InventoryError, WaiverError) as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
-    report, _ = run(inv)
+    report, results = run(inv)
     apply_waivers(report.findings, waived)
     _write(render(report, fmt.value, REPO), output)
+    skipped = [r for r in results if r["outcome"] == "skipped" and r["host"] is not None]
+    na: dict[tuple[str, str], list[str]] = {}
+    for r in skipped:
+        na.setdefault((r["rule"], r["message"]), []).append(r["host"].name)
+    for (rule, why), names in na.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        err().print(f"n/a: {rule} on {len(names)} host(s) ({shown}): {why}", markup=False)
+    if output is not None or fmt is not ReportFormat.text:
+        s = report.as_dict()["summary"]
+        err().print(f"{len(inv.hosts)} host(s) of {inv.source}: {s['blocking']} blocking, {s['waived']} waived, "
+                    f"{len(skipped)} not applicable: {'PASS' if not report.blocking else 'FAIL'}")
     if report.blocking:
         exit_with(ExitStatus.FINDINGS)

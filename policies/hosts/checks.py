@@ -6,13 +6,17 @@ host; ``test_*.py`` beside this file wire them to testinfra for every host of th
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 STRONG_CIPHERS = {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
                   "aes256-ctr", "aes192-ctr", "aes128-ctr"}
 STRONG_MACS = {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com",
                "hmac-sha2-512", "hmac-sha2-256"}
+#: key exchanges CIS names weak (SHA-1 based); anything else OpenSSH offers today is acceptable
+WEAK_KEX = {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"}
 # OpenSSH >= 8 defaults, for when only the config file can be read
 SSHD_DEFAULTS = {"permitrootlogin": "prohibit-password", "passwordauthentication": "yes",
                  "kbdinteractiveauthentication": "yes", "maxauthtries": "6",
@@ -77,10 +81,14 @@ def max_auth_tries(s: dict[str, str]) -> str | None:
 
 
 def weak_crypto(s: dict[str, str]) -> str | None:
-    ciphers = {c for c in s.get("ciphers", "").split(",") if c}
-    macs = {m for m in s.get("macs", "").split(",") if m}
-    weak = sorted(ciphers - STRONG_CIPHERS) + sorted(macs - STRONG_MACS)
-    return None if not weak else "weak: " + ", ".join(weak)
+    """None when sshd offers only strong ciphers and MACs and no SHA-1 key exchange; else what is weak."""
+    def offered(key: str) -> set[str]:
+        return {x for x in s.get(key, "").split(",") if x}
+
+    parts = [(label, sorted(bad)) for label, bad in (
+        ("ciphers", offered("ciphers") - STRONG_CIPHERS), ("MACs", offered("macs") - STRONG_MACS),
+        ("KexAlgorithms", offered("kexalgorithms") & WEAK_KEX)) if bad]
+    return None if not parts else "weak " + "; weak ".join(f"{label}: {', '.join(bad)}" for label, bad in parts)
 
 
 def sshd_settings(host: Any) -> dict[str, str] | None:
@@ -93,6 +101,34 @@ def sshd_settings(host: Any) -> dict[str, str] | None:
     if f.exists:
         return parse_sshd_config(f.content_string)
     return None
+
+
+# --------------------------------------------------------------------------- whose kernel, whose clock
+
+
+def node_identity() -> tuple[str, str]:
+    """This machine's (the controller's) kernel boot id and PID namespace."""
+    return (Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip(),
+            os.readlink("/proc/self/ns/pid"))
+
+
+def kernel_identity(host: Any) -> tuple[str, str] | None:
+    """The host's kernel boot id and PID namespace, as seen from inside it (None if unreadable)."""
+    r = host.run("cat /proc/sys/kernel/random/boot_id && readlink /proc/self/ns/pid")
+    words = r.stdout.split()
+    return (words[0], words[1]) if r.rc == 0 and len(words) == 2 else None
+
+
+def shares_node_kernel(host_id: tuple[str, str] | None, node_id: tuple[str, str]) -> bool:
+    """True when the host runs on the controller's own kernel (same boot id) from a PID namespace
+    of its own: a namespace (container) host of this machine, like every rehearsal-lab host.
+
+    Such a host has no clock of its own: Linux keeps one ``CLOCK_REALTIME`` per kernel (time
+    namespaces offset only the monotonic and boot clocks), so its wall clock *is* the node's.
+    It also cannot run auditd: the kernel accepts an audit daemon only in its initial PID
+    namespace. The controller itself (``local://``, or ssh to this machine) is never such a host.
+    """
+    return host_id is not None and host_id[0] == node_id[0] and host_id[1] != node_id[1]
 
 
 # --------------------------------------------------------------------------- processes, ports, firewall

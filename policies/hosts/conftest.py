@@ -1,4 +1,9 @@
-"""testinfra wiring: every test runs once per host of the inventory in $JIYUE_HOSTS_INVENTORY."""
+"""testinfra wiring: every test runs once per host of the inventory.
+
+``policies.hosts.run`` hands its inventory (a file's, or one built from a lab) to pytest through
+its plugin; run by hand (``pytest policies/hosts``), the inventory is the file named by
+$JIYUE_HOSTS_INVENTORY.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
 
+from policies.hosts import HostSession
 from policies.hosts.inventory import HostSpec, load_inventory
 
-_INVENTORY = None
+_SESSION = pytest.StashKey[HostSession]()
 
 
-def _inventory():
-    global _INVENTORY
-    if _INVENTORY is None:
-        path = os.environ.get("JIYUE_HOSTS_INVENTORY")
-        if not path:
-            raise pytest.UsageError("set JIYUE_HOSTS_INVENTORY (jiyue policy hosts --inventory FILE does)")
-        _INVENTORY = load_inventory(Path(path))
-    return _INVENTORY
+def _session(config: pytest.Config) -> HostSession:
+    if _SESSION not in config.stash:
+        for plugin in config.pluginmanager.get_plugins():
+            found = getattr(plugin, "jiyue_hosts_session", None)
+            if isinstance(found, HostSession):
+                config.stash[_SESSION] = found
+                break
+        else:
+            path = os.environ.get("JIYUE_HOSTS_INVENTORY")
+            if not path:
+                raise pytest.UsageError("set JIYUE_HOSTS_INVENTORY (jiyue policy hosts --inventory FILE does it "
+                                        "for you)")
+            config.stash[_SESSION] = HostSession(load_inventory(Path(path)))
+            config.add_cleanup(config.stash[_SESSION].close)
+    return config.stash[_SESSION]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,23 +42,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "spec" in metafunc.fixturenames:
-        hosts = _inventory().hosts
+        hosts = _session(metafunc.config).inventory.hosts
         metafunc.parametrize("spec", hosts, ids=[h.name for h in hosts], scope="module")
 
 
-_HOSTS: dict[str, Any] = {}
-
-
 @pytest.fixture(scope="module")
-def target(spec: HostSpec) -> Any:
+def target(spec: HostSpec, request: pytest.FixtureRequest) -> Any:
     """The testinfra host of ``spec`` (one connection per host, reused by every check)."""
-    inv = _inventory()
-    if spec.name not in _HOSTS:
-        kwargs: dict[str, Any] = {}
-        if spec.target.startswith(("ssh://", "paramiko://")):
-            if inv.ssh_config:
-                kwargs["ssh_config"] = inv.ssh_config
-            if inv.ssh_identity_file:
-                kwargs["ssh_identity_file"] = inv.ssh_identity_file
-        _HOSTS[spec.name] = testinfra.get_host(spec.target, **kwargs)
-    return _HOSTS[spec.name]
+    host = _session(request.config).host(spec)
+    try:
+        r = host.run("true")
+    except RuntimeError as exc:  # testinfra raises on ssh's own failures (exit 255)
+        result = exc.args[0] if exc.args else None
+        why = (getattr(result, "stderr", "") or str(exc)).strip().splitlines()
+        pytest.fail(f"cannot reach {spec.name} ({spec.target}): {why[-1] if why else 'ssh failed'}")
+    if r.rc != 0:
+        pytest.fail(f"cannot run a command on {spec.name} ({spec.target}): {r.stderr.strip()}")
+    return host

@@ -23,19 +23,30 @@ HOST_RULES: dict[str, RuleMeta] = {m.name: m for m in (
           "medium", "8.1.4.1 b)", "身份鉴别: 应具有登录失败处理功能，限制非法登录次数",
           "Set 'MaxAuthTries 4' in /etc/ssh/sshd_config; reload sshd."),
     _host("jiyue-host-sshd-strong-ciphers", "sshd offers only strong ciphers and MACs (AEAD/CTR ciphers, "
-          "encrypt-then-MAC SHA-2 MACs).", "medium", "8.1.2.2 b)",
+          "SHA-2 MACs) and no SHA-1 key exchange.", "medium", "8.1.2.2 b)",
           "通信传输: 应采用密码技术保证通信过程中数据的保密性",
-          "Set Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"
-          "aes192-ctr,aes128-ctr and MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com."),
+          "In a drop-in read before the others (e.g. /etc/ssh/sshd_config.d/50-cis.conf; sshd keeps the first "
+          "value it reads) set Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+          "aes256-ctr,aes192-ctr,aes128-ctr, MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com and "
+          "KexAlgorithms without diffie-hellman-*-sha1; check with `sshd -t`, then reload sshd."),
     _host("jiyue-host-logging", "A system logger runs (rsyslogd, syslog-ng or systemd-journald).", "medium",
           "8.1.4.3 a)", "安全审计: 应启用安全审计功能，审计覆盖到每个用户",
           "Install and enable rsyslog (or journald with forwarding to the city's log platform)."),
     _host("jiyue-host-audit", "The audit daemon runs (auditd).", "medium", "8.1.4.3 b)",
           "安全审计: 审计记录应包括事件的日期和时间、用户、事件类型、事件是否成功",
-          "Install auditd and enable it at boot; load the city's audit rules."),
-    _host("jiyue-host-time-sync", "Time is synchronised (chronyd, ntpd, systemd-timesyncd or openntpd runs).",
+          "Install auditd and enable it at boot; load the city's audit rules. A namespace (container) host, "
+          "such as every rehearsal-lab host, cannot run auditd: the kernel accepts an audit daemon only in its "
+          "initial PID namespace. Its audit trail is the node's: audit it on the node, or waive the rule for "
+          "that host (justification, approver, expiry); the check keeps failing until then."),
+    _host("jiyue-host-time-sync", "Time is synchronised (chronyd, ntpd, systemd-timesyncd or openntpd runs); "
+          "not applicable to a host with no clock of its own.",
           "medium", "8.1.5.4 d)", "集中管控: 对分散在各个设备上的审计数据进行收集汇总和集中分析 (前提: 统一时钟)",
-          "Install chrony and point it at the zone's shared NTP servers."),
+          "Install chrony and point it at the zone's shared NTP servers. Not applicable (reported as n/a, no "
+          "finding) to a namespace host on the controller's own kernel (same boot id, its own PID namespace), "
+          "such as every rehearsal-lab host: Linux keeps one wall clock per kernel, so the host's clock is the "
+          "node's, and CIS skips time synchronisation where the host's clock is provided and configured by its "
+          "physical host. Judge the node instead (target local://). Never start chronyd or ntpd in such a host: "
+          "it would set the node's clock."),
     _host("jiyue-host-listening-ports", "The host listens on no port beyond the system's declared services.",
           "high", "8.1.4.4 b)", "入侵防范: 应关闭不需要的系统服务、默认共享和高危端口",
           "Stop or uninstall the undeclared service, or declare it in the registry (services) and review."),
