@@ -7,3 +7,16 @@
 - :mod:`migration.engine`     the steps of one system, driven through the playbooks,
 - :mod:`migration.verify`     the testinfra suite generated per system (T4.3).
 """
+
+import os as _os
+import sys as _sys
+from pathlib import Path as _Path
+
+
+def tools_on_path() -> None:
+    """Ansible's and testinfra's commands (ansible-playbook, ansible-inventory) live beside this
+    Python (the venv's bin), which need not be on PATH when ``.venv/bin/jiyue`` is run directly."""
+    here = str(_Path(_sys.executable).parent)
+    path = _os.environ.get("PATH", "")
+    if here not in path.split(_os.pathsep):
+        _os.environ["PATH"] = here + _os.pathsep + path

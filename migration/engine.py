@@ -172,6 +172,8 @@ class Engine:
             if step in ("verify-test", "verify"):
                 rb = self.rollback(system_id, reason=f"{step} failed: {res.message}")
                 results.append(rb)
+                if rb.ok:
+                    self._st(self.store.fail, system_id, f"{step} failed, rolled back: {res.message}")
             return SystemOutcome(system_id, self._st(self.store.get, system_id).state, results,
                                  self._st(self.store.get, system_id).error)
 
