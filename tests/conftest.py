@@ -40,7 +40,7 @@ def edit_department(mini_city: Path) -> Callable[[str, Callable[[dict[str, Any]]
     return edit
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> Callable[..., Any]:
     runner = CliRunner()
 
