@@ -7,6 +7,7 @@ and feeds progress to the caller. The result is a :class:`PlaybookResult`, never
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -57,6 +58,25 @@ class PlaybookResult:
         return f"{self.playbook}: {self.status}: {why}"
 
 
+def failure_message(res: dict[str, Any]) -> str:
+    """What a failed task said, readable: Ansible's message with the command's stderr (its first
+    and last lines: where rsync, ssh or psql say why), per failed item of a loop ("One or more
+    items failed" alone says nothing)."""
+    failed = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    parts = []
+    for r in failed or [res]:
+        text = str(r.get("msg") or r.get("reason") or "failed").strip()
+        lines = str(r.get("stderr") or "").strip().splitlines()
+        stderr = "\n".join(lines if len(lines) <= 4 else [*lines[:2], "…", *lines[-2:]])
+        if stderr and stderr not in text:
+            text = f"{text}: {stderr}"
+        item = r.get("item")
+        if isinstance(item, str | int) and failed:
+            text = f"{item}: {text}"
+        parts.append(text)
+    return "; ".join(parts) or "failed"
+
+
 @dataclass
 class RunnerSettings:
     """How Ansible runs. ``fast`` is the project's ansible.cfg (pipelining, ControlPersist, many
@@ -83,6 +103,11 @@ class Runner:
                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "False",
                # Ansible's commands from this Python's environment (the venv), even when it is not on PATH
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        # Persistent ssh connections are keyed by user, host and port only (%C): two environments
+        # with the same addresses (two labs, a lab and production) must never share a socket, or a
+        # command meant for one host runs on another. Each runner (one driver run) gets its own.
+        digest = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = f"/tmp/.jiyue-cp-{digest}"
         if not self.settings.fast:
             env.update({"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
                         "ANSIBLE_FORKS": "5"})
@@ -102,8 +127,7 @@ class Runner:
             record = {"at": event.get("created"), "event": kind, "host": data.get("host"),
                       "task": data.get("task"), "changed": (data.get("res") or {}).get("changed")}
             if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-                res = data.get("res") or {}
-                msg = str(res.get("msg") or res.get("stderr") or res.get("reason") or "failed").strip()
+                msg = failure_message(data.get("res") or {})
                 failures.append(HostFailure(data.get("host", "?"), data.get("task", "?"), msg[-600:],
                                             kind == "runner_on_unreachable"))
                 record["message"] = msg[-600:]

@@ -24,7 +24,8 @@ migrate_app = typer.Typer(no_args_is_help=True, help=(
     "Move systems into the data center in waves (T4): precheck, replicate, test cutover, cutover, "
     "verify (T4.3), rollback, finalize. Resumable: every step is recorded in the state database."))
 
-StateOption = Annotated[Path, typer.Option("--state", help="The state database (SQLite); runs go beside it.")]
+StateOption = Annotated[Path, typer.Option("--state", resolve_path=True,
+                                           help="The state database (SQLite); runs go beside it.")]
 LabOption = Annotated[str | None, typer.Option("--lab", help="Use this rehearsal lab's outputs and bastions.",
                                                show_default="jiyue, unless --outputs is given")]
 OutputsOption = Annotated[Path | None, typer.Option("--outputs", help="Stack outputs (JSON) of the real stacks.")]
