@@ -109,7 +109,8 @@ class Engine:
         return out
 
     def extravars(self, system: System) -> dict[str, Any]:
-        pairs = self.pairs(system)
+        pairs = self.pairs(system) if self._has_target(system) else [self._decommission_pair(system, h)
+                                                                     for h in system.legacy_hosts]
         return {
             "jiyue_run_id": self.run_id,
             "jiyue_system": {"id": system.id, "department": self.model.department_of[system.id],
@@ -120,6 +121,18 @@ class Engine:
             "jiyue_clients": [f"bastion-{system.zone.value}"],
             "jiyue_archive_dir": "/var/backups/jiyue",
         }
+
+    def _has_target(self, system: System) -> bool:
+        try:
+            return bool(self.targets(system))
+        except PrecheckFailed:
+            return False
+
+    def _decommission_pair(self, system: System, h: Any) -> dict[str, Any]:
+        dep = self.model.department_of[system.id]
+        return {"source": h.name, "source_address": self.ip.mapped_address(dep, h.lan, h.address),
+                "services": [s.value for s in h.services], "data_paths": list(h.data_paths),
+                "databases": list(h.databases)}
 
     def _host_key(self, name: str, address: str) -> str:
         key = self._host_keys.get(name) or self._host_keys.get(address)
@@ -258,6 +271,9 @@ class Engine:
 
     def decommission(self, system_id: str) -> StepResult:
         system = self.model.systems[system_id]
+        cur = self._st(self.store.get, system_id).state
+        if cur is State.decommissioned:
+            return StepResult(system_id, "decommission", True, 0.0, "already decommissioned")
         res = self._step(system, "decommission")
         if res.ok:
             self._st(self.store.transition, system_id, State.decommissioned, run_id=self.run_id, force=True)

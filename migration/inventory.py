@@ -9,6 +9,7 @@ bastion everything jumps through, the key, and the known_hosts file. Host-key ch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from collections.abc import Iterable
@@ -50,6 +51,15 @@ class Connection:
         return ["-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                 "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"]
+
+    def control_path_dir(self) -> str:
+        """Where Ansible keeps this connection profile's ssh ControlMaster sockets. The socket's
+        name (``%C``) hashes only user, address and port, and the same addresses exist behind
+        other bastions (two labs of one city, a lab and production): a directory of its own per
+        profile keeps a run from reusing another profile's connection, i.e. from running its
+        tasks on another environment's host of the same address."""
+        profile = json.dumps([str(self.private_key), str(self.known_hosts), self.user, sorted(self.bastions.items())])
+        return f"/tmp/.jiyue-cp/{hashlib.sha256(profile.encode()).hexdigest()[:12]}"
 
     def proxy_args(self, zone: str) -> str:
         """ansible_ssh_common_args for hosts of ``zone``: through the zone's bastion."""
@@ -122,7 +132,8 @@ def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, A
             g["hosts"][host] = {}
     return {"all": {
         "vars": {"ansible_user": conn.user, "ansible_ssh_private_key_file": str(conn.private_key),
-                 "ansible_python_interpreter": "/usr/bin/python3"},
+                 "ansible_python_interpreter": "/usr/bin/python3",
+                 "ansible_control_path_dir": conn.control_path_dir()},
         "hosts": hostvars,
         "children": children,
     }}

@@ -62,7 +62,7 @@ def failure_message(res: dict[str, Any]) -> str:
     """What a failed task said, readable: Ansible's message with the command's stderr (its first
     and last lines: where rsync, ssh or psql say why), per failed item of a loop ("One or more
     items failed" alone says nothing)."""
-    failed = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    failed = [r for r in res.get("results") or [] if isinstance(r, dict) and (r.get("failed") or r.get("unreachable"))]
     parts = []
     for r in failed or [res]:
         text = str(r.get("msg") or r.get("reason") or "failed").strip()

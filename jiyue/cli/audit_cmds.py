@@ -14,7 +14,16 @@ from ..ipam import plan as ip_plan
 from ..reports import render_html
 from ..status import ExitStatus
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
-from .migrate_cmds import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, _sources, _store
+from .migrate_cmds import (
+    DEFAULT_STATE,
+    ConnOption,
+    LabOption,
+    OutputsOption,
+    StateOption,
+    _sources,
+    _store,
+    decommissioned_hosts,
+)
 
 PANEL = "Programme office: catalog, filing, audit"
 
@@ -68,8 +77,10 @@ def _collect(model: Any, store: Any, out_data: dict, conn: Any, state: Path, hos
     rid = run_id()
     run_dir = state.parent / "runs" / rid
     deps = sorted({model.department_of[s] for s in hosts.values()})
-    inventory = write_inventory(build_inventory(model, ip_plan(model), out_data, conn, departments=deps),
-                                run_dir / "inventory.yml")
+    gone = decommissioned_hosts(model, store)
+    hosts = {h: s for h, s in hosts.items() if h not in gone}
+    inventory = write_inventory(build_inventory(model, ip_plan(model), out_data, conn, departments=deps,
+                                                exclude=gone), run_dir / "inventory.yml")
     evidence = collect(model, Runner(run_dir / "ansible", inventory), hosts, days=days, window=window)
     store_evidence(store, hosts, evidence)
     return evidence

@@ -73,6 +73,14 @@ def _sources(model: CityModel, lab: str | None, outputs: Path | None, connection
     return read_outputs(the_lab.dir / "outputs.json"), Connection.from_lab(the_lab.dir)
 
 
+def decommissioned_hosts(model: CityModel, store: Any) -> set[str]:
+    """Hosts of decommissioned systems: out of every inventory from then on."""
+    from migration.state import State
+
+    return {h.name for st in store.all() if st.state is State.decommissioned and st.id in model.systems
+            for h in model.systems[st.id].legacy_hosts}
+
+
 @contextmanager
 def _store(path: Path):  # noqa: ANN202
     from migration.state import StateError, Store
@@ -92,9 +100,11 @@ def migrate_plan(
                                               show_default="the registry's pilot_departments")] = None,
     capacity: Annotated[int, typer.Option(min=1, help="Systems per wave at most.")] = 40,
     fmt: Annotated[TableJson, typer.Option("--format")] = TableJson.table,
+    state: StateOption = DEFAULT_STATE,
 ) -> None:
     """The wave plan: the pilot (T4.2) first, then waves of whole departments, dependencies first;
-    zombies to retire are listed apart and decommissioned, not migrated."""
+    zombies to retire (the audit's verdicts when it has collected evidence into --state, else the
+    registry's signs) are listed apart and decommissioned, not migrated."""
     from migration.waves import plan_waves
 
     model = load(city, fmt)
@@ -104,7 +114,7 @@ def migrate_plan(
         if bad:
             err().print(f"--pilot: no department {', '.join(map(repr, bad))}", style="red")
             exit_with(ExitStatus.BAD_INPUT)
-    wp = plan_waves(model, pilot=pilots, capacity=capacity)
+    wp = plan_waves(model, pilot=pilots, capacity=capacity, retire=retire_set(model, state))
     if fmt is TableJson.json:
         print_json(wp.as_dict())
         return
@@ -117,11 +127,31 @@ def migrate_plan(
     out().print(f"to retire (T1.2), not migrated: {len(wp.retire)}: {', '.join(wp.retire)}")
 
 
+def retire_set(model: CityModel, state: Path | None) -> set[str] | None:
+    """The audit's retire verdicts (T1.2) when it has collected evidence into this state, else None
+    (the wave plan then falls back on the registry's own signs of a zombie)."""
+    from migration.state import StateError, Store
+
+    if state is None or not state.exists():
+        return None
+    from ..audit.collect import latest_evidence
+    from ..audit.score import score_city
+
+    try:
+        with Store.open(state, lock=False) as store:
+            evidence = latest_evidence(store)
+    except StateError:
+        return None
+    if not evidence:
+        return None
+    return {s.system for s in score_city(model, evidence) if s.verdict == "retire"}
+
+
 def _select(model: CityModel, wave: int | None, department: str | None, system: str | None,
-            capacity: int) -> tuple[dict[str, list[str]], dict[str, int]]:
+            capacity: int, state: Path | None = None) -> tuple[dict[str, list[str]], dict[str, int]]:
     from migration.waves import plan_waves
 
-    wp = plan_waves(model, capacity=capacity)
+    wp = plan_waves(model, capacity=capacity, retire=retire_set(model, state))
     waves = {s: w.index for w in wp.waves for s in w.systems}
     if sum(x is not None for x in (wave, department, system)) != 1:
         err().print("say which systems: exactly one of --wave, --department, --system", style="red")
@@ -178,11 +208,17 @@ def migrate_run(
         err().print("--test-cutover and --cutover: choose one (--cutover includes the test cutover)", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     model = load(city)
-    by_dep, waves = _select(model, wave, department, system, capacity)
+    by_dep, waves = _select(model, wave, department, system, capacity, state)
     out_data, conn = _sources(model, lab, outputs, connection)
     ip = ip_plan(model)
     until = State.verified if cutover else State.verified_test if test_cutover else State.replicated
     with _store(state) as store:
+        # Runs that never finished were killed (this one holds the lock): their temporary
+        # migration keys go now (the hosts' side is revoked by the next replicate).
+        for old in store.interrupted_runs():
+            for key in (state.parent / "runs" / old).glob("migration_key*"):
+                key.unlink(missing_ok=True)
+            store.run_finished(old, "killed")
         rid = run_id()
         run_dir = state.parent / "runs" / rid
         store.run_started(rid, sys.argv)
@@ -195,7 +231,8 @@ def migrate_run(
                     store.transition(sid, State.planned, run_id=rid)
                 elif st is State.rolled_back and retry:
                     store.transition(sid, State.planned, run_id=rid, detail={"retry": True})
-        inventory = write_inventory(build_inventory(model, ip, out_data, conn, departments=list(by_dep)),
+        inventory = write_inventory(build_inventory(model, ip, out_data, conn, departments=list(by_dep),
+                                                    exclude=decommissioned_hosts(model, store)),
                                     run_dir / "inventory.yml")
         progress = _progress()
         engine = Engine(model, ip, out_data, conn, store, Runner(run_dir / "ansible", inventory), inventory,
@@ -328,6 +365,8 @@ def _one_system_cmd(system: str, state: Path, city: Path | None, lab: str | None
                 res = engine.rollback(system)
             elif action == "finalize":
                 res = engine.finalize(system)
+            elif action == "decommission":
+                res = engine.decommission(system)
             else:
                 s = model.systems[system]
                 ok, message, _ = engine._verify(s, "verify")
@@ -366,6 +405,34 @@ def migrate_finalize(
 ) -> None:
     """Archive the source (with a SHA-256 manifest) and stop it. Only after verification."""
     _one_system_cmd(system, state, city, lab, outputs, connection, "finalize")
+
+
+@migrate_app.command("decommission")
+def migrate_decommission(
+    system: Annotated[str, typer.Option(help="The retired system (T1.2) to decommission.")],
+    city: CityOption = None,  # type: ignore[assignment]
+    state: StateOption = DEFAULT_STATE,
+    lab: LabOption = None,
+    outputs: OutputsOption = None,
+    connection: ConnOption = None,
+) -> None:
+    """A zombie the audit retired: archive its data with a checksum manifest on its host, stop
+    its services, and take it out of the inventory. Refused for a system the audit did not retire."""
+    from migration.waves import registry_retire_candidates
+
+    model = load(city)
+    if system not in model.systems:
+        err().print(f"--system: no system {system!r}", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    retired = retire_set(model, state)
+    retired = retired if retired is not None else registry_retire_candidates(model)
+    if system not in retired:
+        err().print(f"--system: the audit has not retired {system} (`jiyue audit score`); nothing was changed",
+                    style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    with _store(state) as store:
+        store.register(system, model.department_of[system])
+    _one_system_cmd(system, state, city, lab, outputs, connection, "decommission")
 
 
 @migrate_app.command("verify")
