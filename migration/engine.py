@@ -218,14 +218,7 @@ class Engine:
         return r.ok, r.summary(), detail
 
     def gate(self, system: System) -> None:
-        """What the playbooks cannot know: the filing gate (G6) and the retire verdict (T1.2)."""
-        if in_scope(system):
-            gaps = filing_gaps(system)
-            if gaps:
-                raise PrecheckFailed("the filing gate (G6) is closed: " + "; ".join(g.message for g in gaps)
-                                     + " (file them in the registry, then run again)")
-        if not system.legacy_hosts:
-            raise PrecheckFailed("the registry lists no legacy host to migrate")
+        precheck_gate(system)
 
     def _verify(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
         pairs = [verify.Pair(p["source"], p["target"], p["services"], p["data_paths"], p["databases"])
@@ -291,6 +284,17 @@ class Engine:
 
         with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
             return [o for outs in pool.map(one, systems_by_department) for o in outs]
+
+
+def precheck_gate(system: System) -> None:
+    """What the playbooks cannot know: the filing gate (G6) and whether there is anything to move."""
+    if in_scope(system):
+        gaps = filing_gaps(system)
+        if gaps:
+            raise PrecheckFailed("the filing gate (G6) is closed: " + "; ".join(g.message for g in gaps)
+                                 + " (file them in the registry, then run again)")
+    if not system.legacy_hosts:
+        raise PrecheckFailed("the registry lists no legacy host to migrate")
 
 
 def service_name(model: CityModel, system: System) -> str:

@@ -85,9 +85,11 @@ def test_lab_zombies_retire_and_busy_systems_keep(city_lab, cli, tmp_path):
         assert len(live) >= 2, z
     for busy in ("culture-service", "audit-website"):
         assert scores[busy]["verdict"] == "keep", scores[busy]
-    report = cli("audit", "report", "--state", tmp_path / "state.db", "--departments", "culture,audit")
-    assert report.exit_code == 0
+    report = cli("audit", "report", "--state", tmp_path / "state.db", "--departments", "culture,audit",
+                 "--spot-check", "1", "--lab", city_lab.lab.name)
+    assert report.exit_code == 0, report.output
     assert "culture-oldsite" in report.stdout and "Integration list (T2.1)" in report.stdout
+    assert "Spot check (T1.3)" in report.stdout
 
 
 @pytest.mark.lab

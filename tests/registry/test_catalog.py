@@ -114,3 +114,17 @@ def test_need_from_unknown_provider_is_a_registry_error(mini_city, edit_departme
     result = cli("validate", "--city", mini_city)
     assert result.exit_code == 2
     assert "systems[0].data_needs[0].provider: no department 'ghost'" in result.stderr
+
+
+def test_the_migration_precheck_refuses_an_incomplete_filing():
+    """G6 in the second place: the migration's precheck says what is missing (the policy pack's
+    filing rule is tested in tests/policies)."""
+    import pytest
+
+    from jiyue.registry import DEFAULT_CITY
+    from migration.engine import PrecheckFailed, precheck_gate
+
+    model = load_city(DEFAULT_CITY)
+    with pytest.raises(PrecheckFailed, match=r"filing gate \(G6\) is closed: the filing record has no amount"):
+        precheck_gate(model.systems["cac-yuqing"])
+    precheck_gate(model.systems["audit-website"])  # complete: passes
