@@ -34,7 +34,7 @@ def mock_id(stack: str, typ: str, name: str) -> str:
 
 
 class PreviewMocks(Mocks):
-    def __init__(self, stack: str, *, external_cidr: str = "203.0.113.0/24",
+    def __init__(self, stack: str, *, external_cidr: str = "198.51.100.0/24",
                  stack_outputs: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.stack = stack
         self.stack_outputs = stack_outputs or (lambda _name: {})

@@ -513,6 +513,12 @@ class Lab:
                     f"{network} overlaps {other} on {dev}, a network of the machine itself; "
                     "lab ranges must stay apart from it"
                 )
+        for addr, what in _machine_needs():
+            if addr.version == network.version and addr in network:
+                raise LabError(
+                    f"{network} covers {addr}, {what}; a lab range there would cut the machine off it. "
+                    "Give the city (or the lab) another range"
+                )
 
     def _check_root_route(self, dest: str, via: str | None, dev: str | None) -> str:
         network = ipaddress.ip_network(dest)
@@ -704,6 +710,26 @@ class Lab:
     def _remove_lab_dir(self) -> None:
         if self.dir.is_dir() and self.dir.parent == self.base_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _machine_needs() -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]]:
+    """Addresses the machine itself must keep reaching: its name servers and its default gateway
+    (the package registries resolve through the former and are reached through the latter)."""
+    needs: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]] = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                try:
+                    needs.append((ipaddress.ip_address(parts[1].split("%")[0]), "the machine's name server"))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    for route in net.routes(None):
+        if route.get("dst") == "default" and route.get("gateway"):
+            needs.append((ipaddress.ip_address(str(route["gateway"])), "the machine's default gateway"))
+    return needs
 
 
 def _root_mount_targets() -> set[str]:

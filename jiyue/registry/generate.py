@@ -62,7 +62,7 @@ def city_context(departments: int, *, city_id: str = "gencity", platform: str = 
             "encrypted": {"encrypted": True},
             "replicated": {"replicated": True},
         },
-        "egress": {"site": "primary", "external_network": "internet", "external_cidr": "203.0.113.0/24",
+        "egress": {"site": "primary", "external_network": "internet", "external_cidr": "198.51.100.0/24",
                    "firewall": "fwaas-v2", "allowed_ports": [80, 443]},
         "platform_department": platform,
         "pilot_departments": pilots or [],

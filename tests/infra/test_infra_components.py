@@ -46,7 +46,7 @@ def test_intranet_foundation_has_no_edge(ip):
 
 def test_extranet_foundation_edge_active_and_standby(ip):
     for active in (True, False):
-        egress = EgressPlan("internet", "203.0.113.0/24", (80, 443), ("10.128.0.0/16",), active)
+        egress = EgressPlan("internet", "198.51.100.0/24", (80, 443), ("10.128.0.0/16",), active)
         p = run(lambda egress=egress: _foundation(ip, Zone.extranet, egress), "extranet-primary-foundation")
         (router,) = [r for r in p.resources if r["type"].endswith("router:Router")]
         assert router["inputs"]["externalNetworkId"] and router["inputs"]["enableSnat"] is True

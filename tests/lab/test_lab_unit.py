@@ -55,3 +55,20 @@ def test_state_journal_round_trips(tmp_path) -> None:  # type: ignore[no-untyped
 def test_non_root_gets_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NotRootError, match="need root"):
         Lab("x", base_dir=tmp_path).up_hosts([HostSpec("h")])
+
+
+def test_a_lab_range_never_covers_what_the_machine_needs(tmp_path):
+    """A lab range over the machine's name server or default gateway would cut it off its
+    package registries: refused before anything is created."""
+    import ipaddress
+
+    from lab.lab import _machine_needs
+
+    needs = _machine_needs()
+    if not needs:
+        pytest.skip("this machine has no name server or default gateway to protect")
+    addr, what = needs[0]
+    net_ = ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 64}", strict=False)
+    lab = Lab("guard", base_dir=tmp_path)
+    with pytest.raises(LabError, match="would cut the machine off"):
+        lab._check_not_machine_network(net_, other_labs_ok=True)
