@@ -17,6 +17,7 @@ Safety rules enforced here:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -720,10 +721,8 @@ def _machine_needs() -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address
         for line in Path("/etc/resolv.conf").read_text().splitlines():
             parts = line.split()
             if len(parts) >= 2 and parts[0] == "nameserver":
-                try:
+                with contextlib.suppress(ValueError):
                     needs.append((ipaddress.ip_address(parts[1].split("%")[0]), "the machine's name server"))
-                except ValueError:
-                    pass
     except OSError:
         pass
     for route in net.routes(None):
