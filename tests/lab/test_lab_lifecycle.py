@@ -62,8 +62,10 @@ def test_down_removes_everything_and_is_idempotent() -> None:
     root_if = lab.add_root_link("r", "up", "ctl", "10.97.255.1/30", "10.97.255.2/30")
     lab.add_route(labmod.ROOT, "10.97.1.0/24", via="10.97.255.2")
     lab.service("a", "start", "nginx")
-    procs = _procs(lab)
-    assert len(procs) >= 6  # unshare + sshd per host, nginx workers on a
+    deadline = time.monotonic() + 10  # nginx forks its workers after the master is up
+    while len(procs := _procs(lab)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(procs) >= 6  # unshare + sshd per host, nginx master and workers on a
     dsts = {r["dst"] for r in _root_routes()}
     assert {"10.97.0.0/16", "10.97.1.0/24"} <= dsts
 
