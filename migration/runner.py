@@ -7,7 +7,6 @@ and feeds progress to the caller. The result is a :class:`PlaybookResult`, never
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -105,9 +104,10 @@ class Runner:
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         # Persistent ssh connections are keyed by user, host and port only (%C): two environments
         # with the same addresses (two labs, a lab and production) must never share a socket, or a
-        # command meant for one host runs on another. Each runner (one driver run) gets its own.
-        digest = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
-        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = f"/tmp/.jiyue-cp-{digest}"
+        # command meant for one host runs on another. The derived inventory gives each connection
+        # profile its own socket directory (ansible_control_path_dir, see
+        # migration.inventory.Connection.control_path_dir): an inventory variable, it outranks
+        # any ANSIBLE_SSH_CONTROL_PATH_DIR set here, and it holds for every user of the inventory.
         if not self.settings.fast:
             env.update({"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
                         "ANSIBLE_FORKS": "5"})

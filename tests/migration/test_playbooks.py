@@ -121,13 +121,13 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     from jiyue.registry import load_city
     from lab import Lab
     from lab.seed import seed_hosts
-    from lab.topology import build, plan_lab
+    from lab.topology import build, free_controller_slot, plan_lab
     from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
 
     tmp = tmp_path_factory.mktemp("pbk")
     model = load_city(REPO / "inventories" / "dalian")
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, ["audit"])
+    plan = plan_lab(model, ip, ["audit"], controller_slot=free_controller_slot(model))
     lab = Lab(LAB_NAME, progress=lambda _: None)
     lab.down()
     try:

@@ -1,0 +1,89 @@
+"""Shared by the migration benchmarks: a lab of some departments of a city, seeded, and an
+engine over it set up exactly as ``jiyue migrate run`` sets it up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jiyue.ipam import plan as ip_plan
+from jiyue.registry import CityModel, load_city
+from lab import Lab
+from lab.seed import seed_hosts
+from lab.topology import LabPlan, build, free_controller_slot, plan_lab
+from migration.engine import Engine, run_id
+from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
+from migration.runner import Runner, RunnerSettings
+from migration.state import State, Store
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CITY = REPO / "inventories" / "dalian"
+
+
+@dataclass
+class MigLab:
+    lab: Lab
+    model: CityModel
+    ip: Any
+    plan: LabPlan
+    outputs: dict[str, Any]
+    conn: Connection
+    seconds_up: float
+
+    def sh(self, host: str, script: str) -> str:
+        proc = self.lab.exec(host, ["sh", "-c", script], check=False)
+        if proc.returncode:
+            raise RuntimeError(f"{host}: {script}: {proc.stderr}")
+        return proc.stdout
+
+
+@contextmanager
+def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bool = True) -> Iterator[MigLab]:
+    """Bring the lab up (seeded), yield it, always tear it down."""
+    model = load_city(city)
+    ip = ip_plan(model)
+    lab = Lab(name, progress=lambda _: None)
+    lab.down()
+    t0 = time.monotonic()
+    plan = plan_lab(model, ip, departments, controller_slot=free_controller_slot(model))
+    try:
+        build(lab, plan)
+        if seed:
+            items = []
+            for h in plan.hosts:
+                if h.role == "legacy":
+                    system = model.systems[h.system]
+                    items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
+            seed_hosts(lab, items)
+        yield MigLab(lab, model, ip, plan, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
+                     time.monotonic() - t0)
+    finally:
+        lab.down()
+
+
+@contextmanager
+def engine(ml: MigLab, state: Path, systems: list[str], settings: RunnerSettings | None = None) -> Iterator[Engine]:
+    """An engine over a fresh or existing state, the systems registered and planned."""
+    deps = sorted({ml.model.department_of[s] for s in systems})
+    with Store.open(state) as store:
+        rid = run_id()
+        run_dir = state.parent / "runs" / rid
+        store.run_started(rid, ["bench"])
+        for sid in systems:
+            store.register(sid, ml.model.department_of[sid])
+            if store.get(sid).state is State.registered:
+                store.transition(sid, State.planned, run_id=rid)
+        inventory = write_inventory(build_inventory(ml.model, ml.ip, ml.outputs, ml.conn, departments=deps),
+                                    run_dir / "inventory.yml")
+        eng = Engine(ml.model, ml.ip, ml.outputs, ml.conn, store, Runner(run_dir / "ansible", inventory,
+                                                                         settings=settings),
+                     inventory, run_dir, rid)
+        try:
+            yield eng
+        finally:
+            eng.discard_key()
+            store.run_finished(rid, "done")

@@ -1,0 +1,561 @@
+"""Faults during a migration, on a lab of its own ("fault"): every scenario ends with no byte
+lost (the sources' data equal to a manifest taken before, by the same probes the verification
+uses) and each system either verified or rolled back, never half cut over (the service name,
+the freeze marker, the sources' read-only flag, the services on both sides and the temporary
+migration keys all agree with the state).
+
+- kill -9 of the driver (``jiyue migrate run`` in a subprocess) mid-wave, then the same command
+  again: it resumes, every system ends verified, no finished step is run again;
+- an injected verification failure (the target's database changed after the cutover): the
+  engine rolls back, the source serves again with its data unchanged;
+- the target's disk full (a 64 KiB tmpfs on its data path): replicate fails saying so, the
+  source is untouched; without the tmpfs the next run is verified;
+- the lab link of the target cut and restored while replicate runs;
+- sshd's per-connection processes on the target killed while the cutover runs: the step fails,
+  the name stays on the source; the next run is verified;
+- the source written to while replicate runs: the cutover's freeze and final sync bring every
+  row and file written before the freeze onto the target, verified against the frozen source.
+
+The departments are small ones that no other lab of the test suite or the demo uses
+(foreign-affairs, forestry, qingniwaqiao-street, cac), each scenario on systems of its own.
+A full migration of one system takes about a minute of mostly waiting on ssh round trips, so the
+scenarios run concurrently (a bounded pool started by the module fixture; each test waits for
+its own scenario and reports its failures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migration import probes
+from migration.engine import Engine, run_id, service_name
+from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
+from migration.runner import Runner, RunnerSettings
+from migration.state import State, Store
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_NAME = "fault"
+DEPARTMENTS = ["foreign-affairs", "forestry", "qingniwaqiao-street", "cac"]
+#: scenarios at once: each is mostly ssh latency, the machine has 2 cores
+PARALLEL = 3
+SCENARIO_TIMEOUT = 900
+
+pytestmark = pytest.mark.lab
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+@dataclass
+class FaultLab:
+    lab: Any
+    model: Any
+    ip: Any
+    plan: Any
+    outputs: dict[str, Any]
+    conn: Connection
+    tmp: Path
+
+    def sh(self, host: str, script: str, check: bool = True) -> str:
+        proc = self.lab.exec(host, ["sh", "-c", script], check=False)
+        assert not check or proc.returncode == 0, f"{host}: {script}: {proc.stderr}"
+        return proc.stdout
+
+    def probe(self, host: str, script: str, arg: Any) -> Any:
+        return json.loads(self.lab.exec(host, ["python3", "-c", script, json.dumps(arg)]).stdout)
+
+    def psql(self, host: str, db: str, sql: str, check: bool = True) -> str:
+        return self.sh(host, f"cd / && runuser -u postgres -- psql -XAt -v ON_ERROR_STOP=1 -d {shlex.quote(db)} "
+                             f"-c {shlex.quote(sql)}", check=check)
+
+
+@pytest.fixture(scope="module")
+def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
+    from jiyue.ipam import plan as ip_plan
+    from jiyue.registry import load_city
+    from lab import Lab
+    from lab.seed import seed_hosts
+    from lab.topology import build, free_controller_slot, plan_lab
+
+    model = load_city(REPO / "inventories" / "dalian")
+    ip = ip_plan(model)
+    lab = Lab(LAB_NAME, progress=lambda _: None)
+    lab.down()  # whatever an interrupted earlier run left
+    plan = plan_lab(model, ip, DEPARTMENTS, controller_slot=free_controller_slot(model))
+    try:
+        build(lab, plan)
+        items = []
+        for h in plan.hosts:
+            if h.role == "legacy":
+                system = model.systems[h.system]
+                items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
+        seed_hosts(lab, items)
+        yield FaultLab(lab, model, ip, plan, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
+                       tmp_path_factory.mktemp("faults"))
+    finally:
+        lab.down()
+
+
+@contextmanager
+def driver(fl: FaultLab, name: str, systems: list[str], *, hook: Callable[[str, str], None] | None = None,
+           on_event: Callable[[dict[str, Any]], None] | None = None,
+           progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[Engine, Store]]:
+    """One driver run over the state ``<tmp>/<name>/state.db``, as ``jiyue migrate run`` sets it
+    up (a second ``driver`` on the same name resumes from that state)."""
+    state = fl.tmp / name / "state.db"
+    deps = sorted({fl.model.department_of[s] for s in systems})
+    with Store.open(state) as store:
+        rid = run_id()
+        run_dir = state.parent / "runs" / rid
+        store.run_started(rid, ["test_faults", name])
+        for sid in systems:
+            store.register(sid, fl.model.department_of[sid])
+            if store.get(sid).state is State.registered:
+                store.transition(sid, State.planned, run_id=rid)
+        inventory = write_inventory(build_inventory(fl.model, fl.ip, fl.outputs, fl.conn, departments=deps),
+                                    run_dir / "inventory.yml")
+        runner = Runner(run_dir / "ansible", inventory, settings=RunnerSettings(timeout=600), on_event=on_event)
+        engine = Engine(fl.model, fl.ip, fl.outputs, fl.conn, store, runner, inventory, run_dir, rid,
+                        hook=hook, progress=progress)
+        try:
+            yield engine, store
+        finally:
+            engine.discard_key()
+            store.run_finished(rid, "done")
+
+
+# --------------------------------------------------------------------------- what must hold
+
+
+def manifest(fl: FaultLab, system: str) -> dict[str, Any]:
+    """What the sources of ``system`` hold: every data path and nginx site by SHA-256 with mode,
+    owner, mtime and ACL; every database table by row count and checksum."""
+    out: dict[str, Any] = {}
+    for h in fl.model.systems[system].legacy_hosts:
+        paths = list(h.data_paths)
+        if "nginx" in [s.value for s in h.services]:
+            paths += ["/etc/nginx/sites-available", "/etc/nginx/sites-enabled"]
+        if paths:
+            out[f"{h.name} files"] = fl.probe(h.name, probes.FILES, paths)
+        if h.databases:
+            out[f"{h.name} databases"] = fl.probe(h.name, probes.DATABASES, list(h.databases))
+    return out
+
+
+def resolved(fl: FaultLab, engine: Engine, system: str) -> str | None:
+    """The address the system's clients resolve its service name to (None: no entry)."""
+    s = fl.model.systems[system]
+    out = fl.sh(f"bastion-{s.zone.value}", f"getent hosts {service_name(fl.model, s)} || true").split()
+    return out[0] if out else None
+
+
+def front(engine: Engine, system: str) -> dict[str, Any]:
+    """The pair whose address the service name gets (the first with nginx, else the first)."""
+    pairs = engine.pairs(engine.model.systems[system])
+    return next((p for p in pairs if "nginx" in p["services"]), pairs[0])
+
+
+def running(fl: FaultLab, host: str, service: str) -> bool:
+    return fl.lab.exec(host, ["/usr/local/sbin/jiyue-service", "status", service], check=False).returncode == 0
+
+
+def migration_keys_left(fl: FaultLab, engine: Engine, system: str) -> list[str]:
+    left = []
+    for p in engine.pairs(engine.model.systems[system]):
+        if fl.sh(p["source"], "grep -c 'jiyue-migration:' /root/.ssh/authorized_keys || true").strip() != "0":
+            left.append(f"{p['source']}: authorized_keys")
+        if fl.lab.exec(p["target"], ["test", "-e", "/root/.jiyue-migration"], check=False).returncode == 0:
+            left.append(f"{p['target']}: /root/.jiyue-migration")
+    return left
+
+
+def assert_settled(fl: FaultLab, engine: Engine, store: Store, system: str, expected: State) -> None:
+    """``system`` is ``expected`` (verified or rolled-back) and everything on the hosts agrees."""
+    st = store.get(system)
+    assert st.state is expected, f"{system}: {st.state.value} ({st.error})"
+    assert st.running_step is None
+    pairs = engine.pairs(engine.model.systems[system])
+    marker = f"/var/lib/jiyue/frozen-{system}"
+    cut = expected is State.verified
+    where = resolved(fl, engine, system)
+    if cut:
+        assert where == front(engine, system)["target_address"], f"{system}: the name resolves to {where}"
+    else:
+        assert where in (None, front(engine, system)["source_address"]), f"{system}: the name resolves to {where}"
+    for p in pairs:
+        frozen = fl.lab.exec(p["source"], ["test", "-e", marker], check=False).returncode == 0
+        assert frozen == cut, f"{p['source']}: freeze marker {'missing' if cut else 'left'}"
+        for db in p["databases"]:
+            ro = fl.psql(p["source"], db, "SHOW default_transaction_read_only").strip()
+            assert ro == ("on" if cut else "off"), f"{p['source']}: {db} read-only is {ro}"
+        for svc in set(p["services"]) & {"nginx", "postgresql"}:
+            assert running(fl, p["source"], svc), f"{p['source']}: {svc} is not running"
+            assert running(fl, p["target"], svc) == cut, f"{p['target']}: {svc} {'stopped' if cut else 'running'}"
+        if not cut and "nginx" in p["services"]:
+            status = fl.sh(p["source"], "python3 -c \"import urllib.request; "
+                                        "print(urllib.request.urlopen('http://127.0.0.1/', timeout=10).status)\"")
+            assert status.strip() == "200"
+    assert migration_keys_left(fl, engine, system) == []
+
+
+def cli_argv(*args: Any) -> list[str]:
+    return [str(Path(sys.executable).parent / "jiyue"), *map(str, args)]
+
+
+# --------------------------------------------------------------------------- the scenarios
+
+
+def kill_mid_wave(fl: FaultLab) -> dict[str, Any]:
+    """``jiyue migrate run --department foreign-affairs --cutover`` killed with SIGKILL while the
+    second system replicates, then run again."""
+    dep = "foreign-affairs"
+    systems = [s.id for s in fl.model.departments[dep].systems]
+    before = {s: manifest(fl, s) for s in systems}
+    state = fl.tmp / "kill" / "state.db"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    argv = cli_argv("migrate", "run", "--department", dep, "--cutover", "--lab", LAB_NAME, "--state", state,
+                    "--max-parallel", "1")
+    with (state.parent / "first.log").open("w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 600
+        victim = None
+        try:
+            while victim is None:
+                assert proc.poll() is None, f"the driver ended (rc {proc.returncode}) before the second system ran"
+                assert time.monotonic() < deadline, "the second system never replicated"
+                time.sleep(0.2)
+                if not state.exists():
+                    continue
+                with closing(sqlite3.connect(state, timeout=5)) as db:
+                    try:
+                        order = [r[0] for r in db.execute("SELECT system FROM steps ORDER BY seq")]
+                        now = dict(db.execute("SELECT id, running_step FROM systems WHERE running_step IS NOT NULL"))
+                    except sqlite3.OperationalError:  # tables not created yet
+                        continue
+                if order and any(s != order[0] and step == "replicate" for s, step in now.items()):
+                    victim = next(s for s, step in now.items() if s != order[0])
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with closing(sqlite3.connect(state)) as db:
+        first = db.execute("SELECT seq, system, step, outcome FROM steps ORDER BY seq").fetchall()
+    done_before = {(s, step) for _, s, step, outcome in first if outcome == "ok"}
+    interrupted = [(s, step) for _, s, step, outcome in first if outcome is None]
+    assert interrupted == [(victim, "replicate")], first
+    assert any(s != victim for s, _ in done_before)
+
+    again = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=700)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    with closing(sqlite3.connect(state)) as db:
+        steps = db.execute("SELECT seq, system, step, outcome FROM steps ORDER BY seq").fetchall()
+    second = [(s, step) for seq, s, step, _ in steps if seq > first[-1][0]]
+    assert not set(second) & done_before, f"steps finished before the kill were run again: {set(second) & done_before}"
+    assert second[0] == (victim, "replicate"), "the interrupted step is the first one run again"
+    ok = Counter((s, step) for _, s, step, outcome in steps if outcome == "ok")
+    assert max(ok.values()) == 1, ok
+    for s in systems:
+        assert ok[(s, "verify")] == 1
+    assert not list(state.parent.glob("runs/*/migration_key*")), "the killed run's temporary key is left"
+    with driver(fl, "kill-check", systems) as (engine, _), Store.open(state, lock=False) as store:
+        for s in systems:
+            assert_settled(fl, engine, store, s, State.verified)
+            assert manifest(fl, s) == before[s], f"{s}: the source changed"
+    return {"victim": victim, "before kill": sorted(done_before), "after": second}
+
+
+def verification_failure(fl: FaultLab) -> dict[str, Any]:
+    """After the cutover of cac-sitemon, a row of the TARGET's database changes: the verification
+    fails, the engine rolls back, the source serves again with its data unchanged."""
+    system = "cac-sitemon"
+    before = manifest(fl, system)
+    corrupted: list[str] = []
+
+    def hook(sid: str, step: str) -> None:
+        if sid == system and step == "cutover":
+            pair = next(p for p in engine.pairs(engine.model.systems[sid]) if p["databases"])
+            db = pair["databases"][0]
+            fl.psql(pair["target"], db, "UPDATE app.records SET amount = coalesce(amount, 0) + 1 "
+                                        "WHERE id = (SELECT min(id) FROM app.records)")
+            corrupted.append(f"{pair['target']}:{db}")
+
+    with driver(fl, "verify", [system], hook=hook) as (engine, store):
+        out = engine.drive(system, State.verified)
+        assert corrupted
+        steps = [(r.step, r.ok) for r in out.steps]
+        assert steps[-2:] == [("verify", False), ("rollback", True)], steps
+        assert "checksums differ" in out.steps[-2].message, out.steps[-2].message
+        assert out.state is State.rolled_back and "rolled back" in (out.error or "")
+        assert_settled(fl, engine, store, system, State.rolled_back)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"corrupted": corrupted, "verify": out.steps[-2].message}
+
+
+def disk_full(fl: FaultLab) -> dict[str, Any]:
+    """A 64 KiB tmpfs on forestry-resource's data path on the target, mounted after the precheck
+    passed: replicate fails saying the disk is full; unmounted, the next run is verified."""
+    system = "forestry-resource"
+    before = manifest(fl, system)
+    mounted: list[tuple[str, str]] = []
+
+    def hook(sid: str, step: str) -> None:
+        if sid == system and step == "precheck":
+            for p in engine.pairs(engine.model.systems[sid]):
+                for path in p["data_paths"]:
+                    fl.sh(p["target"], f"mkdir -p {path} && mount -t tmpfs -o size=64k,mode=0755 jiyue-full {path}")
+                    mounted.append((p["target"], path))
+
+    try:
+        with driver(fl, "full", [system], hook=hook) as (engine, store):
+            out = engine.drive(system, State.verified)
+            assert mounted
+            assert out.state is State.prechecked, out.state
+            assert [(r.step, r.ok) for r in out.steps] == [("precheck", True), ("replicate", False)]
+            assert "No space left on device" in (out.error or ""), out.error
+            message = out.error
+            assert resolved(fl, engine, system) != front(engine, system)["target_address"]
+            assert migration_keys_left(fl, engine, system) == []
+        assert manifest(fl, system) == before, "the source changed"
+    finally:
+        for host, path in mounted:
+            fl.sh(host, f"umount {path}", check=False)
+    with driver(fl, "full", [system]) as (engine, store):
+        out = engine.drive(system, State.verified)
+        assert [r.step for r in out.steps][0] == "replicate", "the precheck is not redone"
+        assert_settled(fl, engine, store, system, State.verified)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"message": message}
+
+
+def link_cut(fl: FaultLab) -> dict[str, Any]:
+    """The target's link (eth0 in its namespace) down for 5 s while forestry-fire's files are
+    pulled, then up again with its default route restored."""
+    system = "forestry-fire"
+    before = manifest(fl, system)
+    cut: list[str] = []
+    threads: list[threading.Thread] = []
+
+    def flap(target: str) -> None:
+        gateway = fl.plan.host(target).gateway
+        fl.sh(target, "ip link set eth0 down")
+        time.sleep(5)
+        fl.sh(target, f"ip link set eth0 up && ip route replace default via {gateway} dev eth0")
+        cut.append(fl.sh(target, "ip route show default").strip())
+
+    def on_event(record: dict[str, Any]) -> None:
+        if (record["event"] == "playbook_on_task_start" and not threads
+                and str(record.get("task", "")).startswith("Pull each data directory")):
+            target = engine.pairs(engine.model.systems[system])[0]["target"]
+            threads.append(threading.Thread(target=flap, args=(target,), daemon=True))
+            threads[0].start()
+
+    outcomes = []
+    with driver(fl, "link", [system], on_event=on_event) as (engine, store):
+        out = engine.drive(system, State.verified)
+        outcomes.append((out.state.value, out.error))
+        for t in threads:
+            t.join(30)
+        assert cut and "default via" in cut[0], "the link was not cut and restored"
+    if out.state is not State.verified:
+        assert [(r.step, r.ok) for r in out.steps][-1][1] is False
+        with driver(fl, "link", [system]) as (engine, store):
+            out = engine.drive(system, State.verified)
+            outcomes.append((out.state.value, out.error))
+    with driver(fl, "link", [system]) as (engine, store):
+        assert_settled(fl, engine, store, system, State.verified)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"outcomes": outcomes}
+
+
+KILL_SSHD = r"""
+import os, signal
+killed = []
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or pid == "1":
+        continue
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+    if comm.startswith("sshd") and ppid == 1:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+            killed.append(pid)
+        except OSError:
+            pass
+print(len(killed))
+"""
+
+
+def sshd_killed(fl: FaultLab) -> dict[str, Any]:
+    """While cac-report's cutover pulls the final sync, every per-connection sshd on the target
+    is killed (for 4 s, so that reconnecting fails too; sshd itself is the host's PID 1 and
+    stays): the cutover fails with the name still on the source; the next run is verified."""
+    system = "cac-report"
+    before = manifest(fl, system)
+    phase: list[str] = []
+    killed: list[int] = []
+    threads: list[threading.Thread] = []
+
+    def killer(target: str) -> None:
+        end = time.monotonic() + 4
+        while time.monotonic() < end:
+            killed.append(int(fl.lab.exec(target, ["python3", "-c", KILL_SSHD]).stdout))
+            time.sleep(0.1)
+
+    def on_event(record: dict[str, Any]) -> None:
+        if (phase and phase[-1] == "cutover" and record["event"] == "playbook_on_task_start" and not threads
+                and str(record.get("task", "")).startswith("Pull each data directory")):
+            target = engine.pairs(engine.model.systems[system])[0]["target"]
+            threads.append(threading.Thread(target=killer, args=(target,), daemon=True))
+            threads[0].start()
+
+    with driver(fl, "sshd", [system], on_event=on_event, progress=lambda s, msg: phase.append(msg)) as (engine, store):
+        out = engine.drive(system, State.verified)
+        for t in threads:
+            t.join(30)
+        assert sum(killed) > 0, "no sshd connection was killed"
+        assert out.state is State.verified_test, f"{out.state}: {out.error}"
+        assert out.steps[-1].step == "cutover" and not out.steps[-1].ok
+        failed_with = out.error
+        # never half cut over: the name stays on the source (frozen until the cutover runs again)
+        assert resolved(fl, engine, system) != front(engine, system)["target_address"]
+    with driver(fl, "sshd", [system]) as (engine, store):
+        out = engine.drive(system, State.verified)
+        assert [r.step for r in out.steps] == ["cutover", "verify"], [r.step for r in out.steps]
+        assert_settled(fl, engine, store, system, State.verified)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"killed": sum(killed), "failed with": failed_with}
+
+
+def written_during_replicate(fl: FaultLab) -> dict[str, Any]:
+    """Rows inserted into qingniwaqiao-street-grid's source database and files added to its web
+    root while replicate runs: the cutover's final sync brings them all; verified against the
+    frozen source."""
+    system = "qingniwaqiao-street-grid"
+    hosts = fl.model.systems[system].legacy_hosts
+    db_host = next(h for h in hosts if h.databases)
+    web_host = next(h for h in hosts if h.data_paths)
+    db, root = db_host.databases[0], web_host.data_paths[0]
+    before = manifest(fl, system)
+    written: dict[str, list[str]] = {"rows": [], "files": []}
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            tag = f"fault-writer-{n:04d}"
+            fl.psql(db_host.name, db, f"INSERT INTO app.audit_log (action) VALUES ('{tag}')")
+            written["rows"].append(tag)
+            fl.sh(web_host.name, f"mkdir -p {root}/uploads/fault && head -c {4096 + 97 * n} /dev/urandom "
+                                 f"> {root}/uploads/fault/{tag}.bin")
+            written["files"].append(f"uploads/fault/{tag}.bin")
+            n += 1
+            time.sleep(0.05)
+
+    def progress(sid: str, msg: str) -> None:
+        if msg == "replicate":
+            threads.append(threading.Thread(target=writer, daemon=True))
+            threads[0].start()
+        elif msg.startswith("replicate ") and threads:
+            stop.set()
+            threads[0].join(60)
+
+    with driver(fl, "writer", [system], progress=progress) as (engine, store):
+        out = engine.drive(system, State.verified)
+        assert len(written["rows"]) >= 3, written
+        assert out.state is State.verified, f"{out.state}: {out.error}"
+        assert_settled(fl, engine, store, system, State.verified)
+        target = next(p["target"] for p in engine.pairs(engine.model.systems[system]) if p["databases"])
+        web_target = next(p["target"] for p in engine.pairs(engine.model.systems[system]) if p["data_paths"])
+    on_target = set(fl.psql(target, db, "SELECT action FROM app.audit_log WHERE action LIKE 'fault-writer-%'").split())
+    assert on_target == set(written["rows"])
+    files = set(fl.sh(web_target, f"cd {root} && ls uploads/fault | sed 's|^|uploads/fault/|'").split())
+    assert files == set(written["files"])
+    # nothing the sources held before is lost or changed: only the writer's rows and files are new
+    after = manifest(fl, system)
+    for key, data in before.items():
+        for name, content in data.items():
+            if key.endswith("files"):
+                new = {k for k in after[key][name] if k not in content}
+                assert {k: after[key][name][k] for k in content if k in after[key][name]} == content
+                assert all("fault" in k or k == "uploads" for k in new), new
+            else:
+                assert {t: v for t, v in after[key][name].items() if t != "app.audit_log"} == \
+                    {t: v for t, v in content.items() if t != "app.audit_log"}
+                assert after[key][name]["app.audit_log"][0] == content["app.audit_log"][0] + len(written["rows"])
+    return {"rows": len(written["rows"]), "files": len(written["files"]), "verify": out.steps[-1].message}
+
+
+SCENARIOS: dict[str, Callable[[FaultLab], dict[str, Any]]] = {
+    "kill": kill_mid_wave,  # the longest first
+    "writer": written_during_replicate,
+    "verify": verification_failure,
+    "sshd": sshd_killed,
+    "link": link_cut,
+    "full": disk_full,
+}
+
+
+@pytest.fixture(scope="module")
+def scenarios(fault_lab: FaultLab) -> Iterator[dict[str, Future[dict[str, Any]]]]:
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="fault") as pool:
+        futures = {name: pool.submit(fn, fault_lab) for name, fn in SCENARIOS.items()}
+        yield futures
+    print(f"\nfault scenarios: {time.monotonic() - started:.0f} s")
+
+
+def outcome(scenarios: dict[str, Future[dict[str, Any]]], name: str) -> dict[str, Any]:
+    result = scenarios[name].result(timeout=SCENARIO_TIMEOUT)
+    print(f"{name}: {json.dumps(result, ensure_ascii=False, default=str)[:1500]}")
+    return result
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_kill_9_mid_wave_then_resume(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "kill")
+
+
+def test_injected_verification_failure_rolls_back(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "verify")
+
+
+def test_target_disk_full(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "full")
+
+
+def test_link_cut_and_restored_during_replicate(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "link")
+
+
+def test_sshd_killed_on_the_target_mid_cutover(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "sshd")
+
+
+def test_source_written_during_replicate(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "writer")
