@@ -8,7 +8,7 @@ CITY ?= inventories/dalian
 SYSTEM_PACKAGES := debootstrap openssh-client rsync nftables iproute2 util-linux procps
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages demo test lint bench schemas clean
+.PHONY: help setup system-packages demo test lint bench bench-lab schemas clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,11 @@ bench: setup ## Run the committed benchmarks and print their figures
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/infra_preview.py
 	$(BIN)/python bench/policy_check.py
+
+bench-lab: setup ## The lab's benchmarks (root; minutes): lab up/down, replicate vs rsync, wave speed
+	$(BIN)/python bench/lab_up.py
+	$(BIN)/python bench/replicate_throughput.py
+	$(BIN)/python bench/wave_speed.py
 
 schemas: setup ## Regenerate the registry's JSON Schemas in schemas/
 	$(BIN)/jiyue city schema --out schemas
