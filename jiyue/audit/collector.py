@@ -188,6 +188,6 @@ skip = ancestors()
 hz = os.sysconf("SC_CLK_TCK")
 t0 = cpu_ticks(skip)
 time.sleep(WINDOW)
-out["cpu_seconds"] = round((cpu_ticks(skip | ancestors()) - t0) / hz, 3)
+out["cpu_seconds"] = round(max(0, cpu_ticks(skip | ancestors()) - t0) / hz, 3)  # exited processes drop out
 out["window"] = WINDOW
 print(json.dumps(out))
