@@ -14,7 +14,7 @@ from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel, load_city
 from lab import Lab
 from lab.seed import seed_hosts
-from lab.topology import LabPlan, build, free_controller_slot, plan_lab
+from lab.topology import LabPlan, build, free_controller_slot, plan_lab, seed_items
 from migration.engine import Engine, run_id
 from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
 from migration.runner import Runner, RunnerSettings
@@ -53,12 +53,7 @@ def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bo
     try:
         build(lab, plan)
         if seed:
-            items = []
-            for h in plan.hosts:
-                if h.role == "legacy":
-                    system = model.systems[h.system]
-                    items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
-            seed_hosts(lab, items)
+            seed_hosts(lab, seed_items(model, plan))
         yield MigLab(lab, model, ip, plan, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
                      time.monotonic() - t0)
     finally:

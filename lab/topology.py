@@ -437,6 +437,16 @@ def probe_sources(plan: LabPlan) -> list[str]:
     return [p for p in plan.probe_points if ":" not in p]
 
 
+def seed_items(model: CityModel, plan: LabPlan) -> list[tuple[str, Any, Any]]:
+    """What ``lab.seed.seed_hosts`` needs for the plan's legacy hosts: (host, system, legacy host)."""
+    items = []
+    for h in plan.hosts:
+        if h.role == "legacy":
+            system = model.systems[h.system]
+            items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
+    return items
+
+
 def write_outputs(plan: LabPlan, path: Path) -> None:
     """The lab's stack outputs: the same shape as ``pulumi stack output --json`` per stack."""
     path.write_text(json.dumps({"city": plan.city, "stacks": plan.outputs}, ensure_ascii=False, indent=2) + "\n")

@@ -89,7 +89,8 @@ def city_lab() -> Iterator[Any]:
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
-    from lab.topology import build, free_controller_slot, plan_lab
+    from lab.seed import seed_hosts
+    from lab.topology import build, free_controller_slot, plan_lab, seed_items
 
     model = load_city(SAMPLE_CITY)
     ip = ip_plan(model)
@@ -99,23 +100,10 @@ def city_lab() -> Iterator[Any]:
     plan = plan_lab(model, ip, departments, controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
-        _seed_city_lab(lab, model, plan)
+        seed_hosts(lab, seed_items(model, plan))
         yield CityLab(lab=lab, model=model, ip=ip, plan=plan)
     finally:
         lab.down()
-
-
-def _seed_city_lab(lab: Any, model: Any, plan: Any) -> None:
-    try:
-        from lab.seed import seed_hosts
-    except ImportError:  # pragma: no cover - the seeding module lands separately
-        return
-    items = []
-    for h in plan.hosts:
-        if h.role == "legacy":
-            system = model.systems[h.system]
-            items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
-    seed_hosts(lab, items)
 
 
 class CityLab:

@@ -114,13 +114,9 @@ def lab_up(
 
 def _seed(lab, model, plan, data_scale: float) -> None:  # noqa: ANN001
     from lab.seed import seed_hosts
+    from lab.topology import seed_items
 
-    items = []
-    for h in plan.hosts:
-        if h.role == "legacy":
-            system = model.systems[h.system]
-            legacy = next(x for x in system.legacy_hosts if x.name == h.legacy_name)
-            items.append((h.name, system, legacy))
+    items = seed_items(model, plan)
     t0 = time.monotonic()
     seed_hosts(lab, items, scale=data_scale)
     err().print(f"[dim]seeded {len(items)} legacy hosts in {time.monotonic() - t0:.1f} s[/]")

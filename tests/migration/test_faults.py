@@ -92,7 +92,7 @@ def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
     from jiyue.registry import load_city
     from lab import Lab
     from lab.seed import seed_hosts
-    from lab.topology import build, free_controller_slot, plan_lab
+    from lab.topology import build, free_controller_slot, plan_lab, seed_items
 
     model = load_city(REPO / "inventories" / "dalian")
     ip = ip_plan(model)
@@ -101,12 +101,7 @@ def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
     plan = plan_lab(model, ip, DEPARTMENTS, controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
-        items = []
-        for h in plan.hosts:
-            if h.role == "legacy":
-                system = model.systems[h.system]
-                items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
-        seed_hosts(lab, items)
+        seed_hosts(lab, seed_items(model, plan))
         yield FaultLab(lab, model, ip, plan, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
                        tmp_path_factory.mktemp("faults"))
     finally:

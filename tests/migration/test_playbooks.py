@@ -121,7 +121,7 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     from jiyue.registry import load_city
     from lab import Lab
     from lab.seed import seed_hosts
-    from lab.topology import build, free_controller_slot, plan_lab
+    from lab.topology import build, free_controller_slot, plan_lab, seed_items
     from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
 
     tmp = tmp_path_factory.mktemp("pbk")
@@ -133,12 +133,7 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     try:
         started = time.monotonic()
         build(lab, plan)
-        items = []
-        for h in plan.hosts:
-            if h.role == "legacy":
-                system = model.systems[h.system]
-                items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
-        seed_hosts(lab, items)
+        seed_hosts(lab, seed_items(model, plan))
         inventory = build_inventory(model, ip, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
                                     departments=["audit"])
         inventory_path = write_inventory(inventory, tmp / "inventory.yml")
