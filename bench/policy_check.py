@@ -5,8 +5,9 @@ Two figures, in resources per second:
 - *direct*: every rule called in-process (``policies.pack.judge_direct``);
 - *analyzer gRPC*: through the analyzer interface the Pulumi engine uses, as ``jiyue policy
   check`` does (policy-pack processes started like the engine starts them, ConfigureStack,
-  Analyze per resource, AnalyzeStack per stack), counting the packs' start-up, and also the
-  steady state once the packs are up.
+  Analyze per resource, AnalyzeStack per stack), counting the packs' start-up: with the pack's
+  registry cache warm (the goal's figure) and cold (a registry changed since the last check);
+  and the steady state once the packs are up.
 
 Goal: at least 2,000 resources/s through the interface. The graph is ``policies.synthetic``'s
 compliant city graph (the same shapes ``infra.preview`` produces), so every rule does its full
@@ -58,26 +59,32 @@ def main() -> None:
               f"{n} resources; {args.workers} pack process(es) on {os.cpu_count()} CPU(s)")
         config = {"jiyue:city": str(city_dir)}
 
+        # the packs keep the parsed registry in a cache named by its content (policies/city.py):
+        # a first run on a new or changed registry parses it (once, in the driver, while the packs
+        # start), later runs read the cache. Both are measured, in a cache of the benchmark's own.
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
+        from policies.analyzer import judge_stacks
+
+        runs = []
+        for _ in range(args.repeat + 1):
+            t0 = time.perf_counter()
+            results, _ = judge_stacks(graphs, workers=args.workers, config=config)
+            runs.append(time.perf_counter() - t0)
+        found = sum(len(r.diagnostics) for r in results)
+        cold, warm = runs[0], min(runs[1:])
+
         best = float("inf")
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            found = 0
+            found_direct = 0
             for stack, res in graphs:
                 RUNTIME.configure_stack(stack, config)
-                found += len(judge_direct(stack, res))
+                found_direct += len(judge_direct(stack, res))
             best = min(best, time.perf_counter() - t0)
-        print(f"direct (rules called in-process):   {n / best:9.0f} resources/s  ({best:.2f} s, {found} findings)")
-
-        from policies.analyzer import judge_stacks
-
-        best_total = float("inf")
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            results, _ = judge_stacks(graphs, workers=args.workers, config=config)
-            best_total = min(best_total, time.perf_counter() - t0)
-        found = sum(len(r.diagnostics) for r in results)
-        print(f"analyzer gRPC, with pack start-up:  {n / best_total:9.0f} resources/s  ({best_total:.2f} s, "
-              f"{found} findings)")
+        print(f"direct (rules called in-process):   {n / best:9.0f} resources/s  ({best:.2f} s, "
+              f"{found_direct} findings)")
+        print(f"analyzer gRPC, with pack start-up:  {n / warm:9.0f} resources/s  ({warm:.2f} s, {found} findings)")
+        print(f"  the same, registry not yet cached: {n / cold:8.0f} resources/s  ({cold:.2f} s)")
 
         # steady state: packs already up (the engine starts the pack once per preview); the packs'
         # own CPU time tells what the pack costs without this Python client (the engine is Go)
@@ -102,7 +109,7 @@ def main() -> None:
         if cpu:
             print(f"pack CPU per resource (server side): {cpu / n * 1000:.3f} ms -> {n / cpu:.0f} resources/s "
                   f"per core without the Python client")
-        goal = n / best_total >= 2000
+        goal = n / warm >= 2000
         print(f"goal >= 2000 resources/s through the interface (with start-up): {'met' if goal else 'NOT met'}")
 
 

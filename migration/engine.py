@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from jiyue.catalog import filing_gaps, in_scope
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
 
 from . import verify
-from .inventory import Connection
+from .inventory import Connection, department_inventory, write_inventory
 from .runner import Runner
 from .state import State, Store
 
@@ -85,6 +87,7 @@ class Engine:
         self._db_lock = threading.Lock()
         self._key: Path | None = None
         self._host_keys = _known_hosts(conn.known_hosts)
+        self._inventories: dict[str, Path] = {}
 
     # ---- data the playbooks need (the contract of playbooks/README.md)
     def targets(self, system: System) -> list[dict[str, Any]]:
@@ -140,6 +143,17 @@ class Engine:
             raise PrecheckFailed(f"{name}: its host key is not in {self.conn.known_hosts}; add it after checking "
                                  "its fingerprint with the department (host-key checking stays on)")
         return key
+
+    def inventory_for(self, system: System) -> Path:
+        """The inventory of the system's department (a slice of the wave's, written once per run):
+        a step's playbook run and its verification parse only the hosts they may touch."""
+        dep = self.model.department_of[system.id]
+        with self._db_lock:
+            if dep not in self._inventories:
+                wave = yaml.safe_load(self.inventory.read_text(encoding="utf-8"))
+                self._inventories[dep] = write_inventory(department_inventory(wave, dep),
+                                                         self.run_dir / "inventory" / f"{dep}.yml")
+            return self._inventories[dep]
 
     def migration_key(self) -> Path:
         """A temporary key for this run; the playbooks install and remove it, the run deletes it."""
@@ -211,7 +225,8 @@ class Engine:
             self.gate(system)
         if step in ("verify-test", "verify"):
             return self._verify(system, step)
-        r = self.runner.run(PLAYBOOK[step], self.extravars(system), label=f"{system.id}-{step}")
+        r = self.runner.run(PLAYBOOK[step], self.extravars(system), label=f"{system.id}-{step}",
+                            inventory=self.inventory_for(system))
         detail = {"changed": r.changed, "artifacts": str(r.artifacts)}
         if r.facts:
             detail["reported"] = r.facts
@@ -224,8 +239,9 @@ class Engine:
         pairs = [verify.Pair(p["source"], p["target"], p["services"], p["data_paths"], p["databases"])
                  for p in self.pairs(system)]
         directory = self.run_dir / "verify" / f"{system.id}-{step}"
-        measured = verify.measure_sources(pairs, self.inventory)
-        exp = verify.expectations(system.id, pairs, measured, self.inventory)
+        inventory = self.inventory_for(system)
+        measured = verify.measure_sources(pairs, inventory)
+        exp = verify.expectations(system.id, pairs, measured, inventory)
         verify.write_suite(directory, system.id, exp)
         result = verify.run_suite(directory, system.id)
         detail = {"passed": result.passed, "failed": result.failed, "failures": result.failures,

@@ -113,7 +113,8 @@ class Runner:
                         "ANSIBLE_FORKS": "5"})
         return env
 
-    def run(self, playbook: str, extravars: dict[str, Any], *, label: str, limit: str | None = None) -> PlaybookResult:
+    def run(self, playbook: str, extravars: dict[str, Any], *, label: str, limit: str | None = None,
+            inventory: Path | None = None) -> PlaybookResult:
         self._seq += 1
         data_dir = self.run_dir / f"{self._seq:03d}-{label}"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,7 @@ class Runner:
                 private_data_dir=str(data_dir),
                 project_dir=str(self.playbooks),
                 playbook=str(self.playbooks / playbook),
-                inventory=str(self.inventory),
+                inventory=str(inventory or self.inventory),
                 extravars=extravars,
                 limit=limit,
                 forks=settings.forks if settings.fast else 5,

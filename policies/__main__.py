@@ -35,7 +35,7 @@ def main() -> None:
     _load_package()
     pack = importlib.import_module("jiyue_policies.pack")
     pack.record_configure_stack()
-    pack.memoise_property_decoding()
+    pack.install_shortcuts()
     PolicyPack(
         name=pack.PACK_NAME,
         enforcement_level=EnforcementLevel.MANDATORY,

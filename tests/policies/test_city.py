@@ -156,3 +156,32 @@ def test_filing_gate_passes_a_registry_without_filing_data_and_blocks_incomplete
                                 "approval_number": "N-1", "date": "2025-01-01"},
                      "data_resources": [{"id": "x", "sharing": "unconditional"}], "data_needs": []})
     assert found(complete) == []
+
+
+def test_the_packs_registry_cache_is_the_registry(tmp_path, monkeypatch):
+    """The pack keeps the parsed registry (policies.city): a cached read equals a fresh parse,
+    a changed registry is read afresh, and a corrupt cache entry is ignored."""
+    import shutil
+
+    from policies.city import load_city_facts
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    city = tmp_path / "city"
+    shutil.copytree(SAMPLE_CITY, city)
+    first = load_city_facts(city)
+    entries = list((tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"))
+    assert len(entries) == 1
+    cached = load_city_facts(city)  # read from the cache entry
+    monkeypatch.setenv("JIYUE_PACK_CACHE", "0")
+    assert cached == load_city_facts(city) == first  # what parsing gives
+    monkeypatch.delenv("JIYUE_PACK_CACHE")
+
+    dep = city / "departments" / "finance.yaml"
+    dep.write_text(dep.read_text(encoding="utf-8").replace("id: finance-budget", "id: finance-budget2"),
+                   encoding="utf-8")
+    changed = load_city_facts(city)
+    assert "finance-budget2" in changed.systems and "finance-budget" not in changed.systems
+
+    for entry in (tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"):
+        entry.write_text("{not json", encoding="utf-8")
+    assert load_city_facts(city) == changed

@@ -44,3 +44,33 @@ def test_stack_rules_run_in_analyze_stack_with_the_configured_stack(pack):
                                  "type": "openstack:networking/network:Network", "name": "n", "inputs": {}}])
     dr = [d for d in diags if d.policy == "jiyue-dr-counterpart"]
     assert {m.split()[1] for m in (d.message for d in dr)} == {"finance-budget", "finance-treasury"}
+
+
+def test_the_packs_shortcuts_change_no_answer(sample_graph, monkeypatch):
+    """The pack's shortcuts in pulumi-policy's servicer (policies.pack.install_shortcuts) give the
+    same diagnostics and not-applicable counts as the SDK unchanged, on findings of every kind."""
+    from policies.analyzer import judge_stacks
+
+    from .conftest import SAMPLE_CITY
+
+    stacks = [(s, copy.deepcopy(r)) for s, r in sample_graph if s.endswith(("-finance", "-foundation", "-bigdata"))]
+    resources = next(r for s, r in stacks if s == STACK)
+    resources.append({"urn": f"urn:pulumi:{STACK}::jiyue::openstack:networking/floatingIp:FloatingIp::fip",
+                      "type": "openstack:networking/floatingIp:FloatingIp", "name": "fip", "inputs": {}})
+    for r in resources:
+        if r["type"].endswith("SecGroupRule"):
+            r["inputs"]["remoteIpPrefix"] = "0.0.0.0/0"
+        if r["type"].endswith("volume:Volume"):
+            r["inputs"].pop("volumeType", None)
+        if r["type"].endswith("instance:Instance"):
+            r["inputs"]["metadata"] = {}
+
+    def judged(shortcuts: str) -> tuple[list[tuple[str, str, str, str]], int]:
+        monkeypatch.setenv("JIYUE_PACK_SHORTCUTS", shortcuts)
+        results, _ = judge_stacks(stacks, workers=1, config={"jiyue:city": str(SAMPLE_CITY)})
+        return (sorted((d.stack, d.policy, d.urn, d.message) for r in results for d in r.diagnostics),
+                sum(r.not_applicable for r in results))
+
+    fast, plain = judged("1"), judged("0")
+    assert fast == plain
+    assert len({d[1] for d in fast[0]}) >= 4, "the broken stack should fail several different rules"
