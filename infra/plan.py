@@ -78,10 +78,12 @@ def stack_systems(model: CityModel, department: str, zone: Zone, site: Site) -> 
     """(position in the department file, system) of the systems a department stack holds.
 
     The primary stack holds every system of the zone; the DR stack those that declare an RPO/RTO.
+    A retired system (``retirement`` in the registry, T1.2) is in neither; it keeps its position,
+    so no other system's addresses move when a zombie is retired.
     """
     dep = model.departments[department]
     return [(k, s) for k, s in enumerate(dep.systems)
-            if s.zone is zone and (site is Site.primary or s.dr is not None)]
+            if s.zone is zone and s.retirement is None and (site is Site.primary or s.dr is not None)]
 
 
 def services(system: System) -> set[Service]:

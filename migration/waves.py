@@ -55,6 +55,11 @@ def registry_retire_candidates(model: CityModel) -> set[str]:
             if s.om.status.value == "stopped" and s.replaceable_by and s.frequency_of_use.value in ("rarely", "yearly")}
 
 
+def recorded_retirements(model: CityModel) -> set[str]:
+    """The systems whose retirement is recorded in the registry: decided, never migrated."""
+    return {s.id for s in model.systems.values() if s.retirement is not None}
+
+
 def _migrates(s: System, retire: set[str]) -> bool:
     return s.id not in retire and bool(s.legacy_hosts)
 
@@ -63,7 +68,7 @@ def plan_waves(model: CityModel, *, pilot: list[str] | None = None, capacity: in
                retire: set[str] | None = None) -> WavePlan:
     if capacity < 1:
         raise ValueError("capacity must be at least 1")
-    retire = registry_retire_candidates(model) if retire is None else retire
+    retire = (registry_retire_candidates(model) if retire is None else set(retire)) | recorded_retirements(model)
     pilot = list(pilot if pilot is not None else model.city.pilot_departments)
     dep_of = model.department_of
     # department dependency graph (A -> B: a system of A depends on one of B)

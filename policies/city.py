@@ -41,10 +41,11 @@ class SystemFacts:
     rto_minutes: int | None
     volume_class: str | None
     raw: Mapping[str, Any] = field(repr=False, hash=False, compare=False)
+    retired: bool = False  # its retirement is recorded (T1.2): no stack builds it
 
     @property
     def needs_dr(self) -> bool:
-        return self.rto_minutes is not None
+        return self.rto_minutes is not None and not self.retired
 
 
 @dataclass
@@ -110,7 +111,7 @@ class CityFacts:
                         classification=s.get("classification", ""), public_facing=bool(s.get("public_facing")),
                         platform=s.get("platform"), rpo_minutes=dr.get("rpo_minutes"),
                         rto_minutes=dr.get("rto_minutes"), volume_class=cap.get("volume_class", "standard"),
-                        raw=s)
+                        raw=s, retired=s.get("retirement") is not None)
                     by_dep.setdefault(dep_id, []).append(s["id"])
             return cls(
                 root=root,

@@ -93,8 +93,8 @@ def city_graph(model: CityModel) -> list[tuple[str, list[dict[str, Any]]]]:
                                "networkId": f"{seg.name}-id"})
                 st.add("rif", f"{dep_id}/*/{top}/router-interface", {"routerId": "zone-router", "subnetId": sub})
                 for s in systems:
-                    if site == "dr" and s.dr is None:
-                        continue
+                    if s.retirement is not None or (site == "dr" and s.dr is None):
+                        continue  # retired (T1.2): built nowhere, as infra.plan.stack_systems
                     cls = s.classification.value
                     meta, tags = _labels(dep_id, s.id, cls)
                     pre = f"{dep_id}/{s.id}/{cls}"

@@ -19,6 +19,44 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CITY = REPO / "inventories" / "dalian"
 
 
+#: a recorded retirement decision (T1.2), as the programme office writes it into the registry
+RETIREMENT = {"decided": "2026-11-20", "approved_by": "programme office", "evidence": "jiyue audit score: 85 points"}
+
+
+def _retirable(model: Any, *, with_dr: bool = False) -> Any:
+    needed = {d for s in model.systems.values() for d in s.depends_on}
+    return next(s for s in model.systems.values()
+                if s.id not in needed and s.platform is None and (s.dr is not None or not with_dr)
+                and len(model.departments[model.department_of[s.id]].systems) > 2)
+
+
+def _retire_in_copy(city: Path, dest: Path, system: str) -> Path:
+    shutil.copytree(city, dest)
+    for path in sorted((dest / "departments").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for s in data.get("systems") or []:
+            if s["id"] == system:
+                s["retirement"] = dict(RETIREMENT)
+                path.write_text(DEPARTMENT_MODELINE + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+                                encoding="utf-8")
+                return dest
+    raise AssertionError(f"no system {system} in {city}")
+
+
+@pytest.fixture
+def retirable() -> Callable[..., Any]:
+    """``retirable(model, with_dr=False)``: a system that can be retired (nothing depends on it,
+    no shared platform, in a department of more than two systems)."""
+    return _retirable
+
+
+@pytest.fixture
+def retire_in_copy() -> Callable[[Path, Path, str], Path]:
+    """``retire_in_copy(city, dest, system)``: a copy of the registry at ``dest`` recording the
+    system's retirement."""
+    return _retire_in_copy
+
+
 @pytest.fixture
 def mini_city(tmp_path: Path) -> Path:
     """A valid city of 4 departments with 3 systems each (d000 runs the shared platforms)."""

@@ -211,7 +211,9 @@ def audit_report(
              "frequency": s.frequency_of_use.value, "approved_by": s.approval.department,
              "approved_on": str(s.approval.date), "construction_wan": s.funds.construction_wan,
              "om_wan": s.funds.om_wan_per_year, "source": s.funds.source.value} for s in dep.systems]})
-    report = {"t1_1": t11, "zombies": [z.as_dict() for z in sorted(zombies, key=lambda z: -z.score)],
+    zombie_rows = [z.as_dict() | {"recorded": model.systems[z.system].retirement is not None}
+                   for z in sorted(zombies, key=lambda z: -z.score)]
+    report = {"t1_1": t11, "zombies": zombie_rows,
               "integration": [vars(x) | {"merge": [vars(g) for g in x.merge]} for x in lists], "spot_check": spot,
               "thresholds": {"retire": retire_at, "keep": keep_below}}
     if fmt is ReportFormat.json:
@@ -237,6 +239,14 @@ def _print_report(r: dict[str, Any]) -> None:
     for z in r["zombies"]:
         t.add_row(z["id"], z["department"], str(z["score"]), "\n".join(z["evidence"][:6]))
     o.print(t)
+    pending = [z for z in r["zombies"] if not z["recorded"]]
+    if pending:
+        o.print(f"{len(pending)} of these are not retired in the registry yet. Once the evidence is reviewed "
+                "(and spot-checked, T1.3), record each decision in its system's entry, e.g.:\n"
+                f"  # departments/{pending[0]['department']}.yaml, system {pending[0]['id']}\n"
+                "  retirement:\n    decided: <date>\n    approved_by: <who approved it>\n"
+                f"    evidence: \"jiyue audit score: {pending[0]['score']} points\"\n"
+                "Then no stack builds it, no wave migrates it, and `jiyue migrate decommission` archives it.")
     for lst in r["integration"]:
         t = Table(title=f"Integration list (T2.1) of {lst['name']} ({lst['department']}, {lst['tier']})")
         t.add_column("action")

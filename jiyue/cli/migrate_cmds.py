@@ -416,16 +416,17 @@ def migrate_decommission(
     outputs: OutputsOption = None,
     connection: ConnOption = None,
 ) -> None:
-    """A zombie the audit retired: archive its data with a checksum manifest on its host, stop
-    its services, and take it out of the inventory. Refused for a system the audit did not retire."""
-    from migration.waves import registry_retire_candidates
+    """A zombie the audit retired (or whose retirement the registry records): archive its data with
+    a checksum manifest on its host, stop its services, and take it out of the inventory. Refused
+    for a system neither retired."""
+    from migration.waves import recorded_retirements, registry_retire_candidates
 
     model = load(city)
     if system not in model.systems:
         err().print(f"--system: no system {system!r}", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     retired = retire_set(model, state)
-    retired = retired if retired is not None else registry_retire_candidates(model)
+    retired = (retired if retired is not None else registry_retire_candidates(model)) | recorded_retirements(model)
     if system not in retired:
         err().print(f"--system: the audit has not retired {system} (`jiyue audit score`); nothing was changed",
                     style="red")

@@ -426,6 +426,23 @@ def _cross_checks(city: City, deps: dict[str, Department], src: dict[str, Source
                               "exchange the data through the sharing platform of the system's own zone "
                               "(T2.3, T3.3)", "cross-zone-dependency")
 
+    # ---- nothing live may lean on a retired system (T1.2): it is not built in the data center
+    retired = {s.id for d in deps.values() for s in d.systems if s.retirement is not None}
+    for dep in deps.values():
+        for i, sys in enumerate(dep.systems):
+            if sys.retirement is not None:
+                if sys.platform is not None:
+                    yield err(dep.id, ("systems", i, "retirement"),
+                              f"{sys.id} is the city's {sys.platform.value} platform and cannot be retired",
+                              "move the platform to another system first (T4.5), or remove retirement",
+                              "retired-platform")
+                continue
+            for k, ref in enumerate(sys.depends_on):
+                if ref in retired:
+                    yield err(dep.id, ("systems", i, "depends_on", k), f"{sys.id} depends on {ref}, which is retired",
+                              f"move what {sys.id} needs to a live system (the one that replaces {ref}), "
+                              "or reverse the retirement", "depends-on-retired")
+
     # ---- a dependency cycle makes a wave plan impossible
     graph = defaultdict(list)
     for dep in deps.values():

@@ -440,6 +440,16 @@ class DrNeed(Strict):
     rto_minutes: Positive
 
 
+class Retirement(Strict):
+    """The decision to retire a zombie (T1.2, T2.1), recorded once the audit's evidence is reviewed
+    (and spot-checked, T1.3). A retired system gets nothing in the data center: no stack builds it,
+    no wave migrates it; its legacy hosts are decommissioned (data archived with a manifest)."""
+
+    decided: PastDate = Field(description="The date of the decision")
+    approved_by: str = Field(min_length=1, description="Who approved it (a person or an office)")
+    evidence: str = Field(min_length=1, description="Why: the audit's score and evidence, or where they are filed")
+
+
 class LegacyHost(Strict):
     name: Ident
     lan: Ident = Field(description="Id of the department's legacy LAN the host sits on")
@@ -486,6 +496,8 @@ class System(Strict):
         default=None, description="Id of a system whose function covers this one (T1.2)"
     )
     depends_on: list[Ident] = Field(default_factory=list)
+    retirement: Retirement | None = Field(
+        default=None, description="Set when the system is retired (T1.2, T2.1): it is not built or migrated")
     dr: DrNeed | None = None
     legacy_hosts: list[LegacyHost] = Field(default_factory=list)
     capacity: Capacity

@@ -125,3 +125,33 @@ def test_quotas_cover_what_the_systems_need_and_forbid_routers(city):
             assert q.gigabytes >= sum(s.capacity.volume_gb * s.capacity.instances for s in here)
             if zone is Zone.intranet:
                 assert q.floating_ips == 0
+
+
+def test_a_retired_system_is_built_nowhere_and_moves_no_other_address(city, ip, tmp_path, retirable, retire_in_copy):
+    """A zombie whose retirement the registry records (T1.2) gets no stack resource, primary or
+    DR; every other system keeps its addresses (positions in the department file stay)."""
+    from infra.preview import preview
+    from jiyue.ipam import plan as ip_plan
+    from jiyue.registry import load_city
+
+    from .conftest import SAMPLE_CITY
+
+    victim = retirable(city, with_dr=True)
+    dep = city.department_of[victim.id]
+    retired = load_city(retire_in_copy(SAMPLE_CITY, tmp_path / "city", victim.id))
+
+    before, after = city_targets(city, ip), city_targets(retired, ip_plan(retired))
+    assert set(before) == set(after)
+    for stack in before:
+        assert victim.id not in after[stack]
+        assert after[stack] == {k: v for k, v in before[stack].items() if k != victim.id}, stack
+    assert any(victim.id in t for t in before.values())
+
+    for site in ("primary", "dr"):
+        stack = f"{victim.zone.value}-{site}-{dep}"
+
+        def built(model, stack=stack):
+            return [r["urn"] for r in preview(model, stack).resources if f"/{victim.id}/" in r["name"]]
+
+        assert built(city), stack
+        assert not built(retired), stack

@@ -128,6 +128,16 @@ def test_wave_plan_pilot_first_and_dependencies_before_dependents():
     assert all(model.systems[s].om.status.value == "stopped" for s in wp.retire)
 
 
+def test_a_recorded_retirement_is_never_migrated_whatever_the_audit_says(mini_city, tmp_path, retirable,
+                                                                         retire_in_copy):
+    model = load_city(mini_city)
+    victim = retirable(model).id
+    assert any(victim in w.systems for w in plan_waves(model, retire=set()).waves)
+    wp = plan_waves(load_city(retire_in_copy(mini_city, tmp_path / "retired", victim)), retire=set())
+    assert victim in wp.retire  # the audit (empty here) cannot bring it back
+    assert not any(victim in w.systems for w in wp.waves)
+
+
 def test_plan_cli_and_bad_selections(cli, tmp_path):
     result = cli("migrate", "plan", "--format", "json")
     assert result.exit_code == 0

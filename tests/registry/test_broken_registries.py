@@ -19,6 +19,7 @@ import yaml
 from jiyue.status import ExitStatus
 
 DEP = "d001"
+RETIREMENT = {"decided": "2026-11-20", "approved_by": "programme office", "evidence": "jiyue audit score: 85 points"}
 
 
 def sys0(d: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +101,27 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
     ("long-department-id", lambda d: d.update(parent="a-department-id-longer-than-24"),
      "at most 24 characters", "parent", None),
     ("wrong-type", lambda d: d.__setitem__("systems", {"a": 1}), "valid list", "systems", None),
+    ("depends-on-retired", lambda d: (
+        sys0(d).update(zone="extranet", classification="internal", public_facing=False,
+                       depends_on=[d["systems"][1]["id"]]),
+        d["systems"][1].update(zone="extranet", classification="internal", public_facing=False, depends_on=[],
+                               retirement=RETIREMENT)),
+     "which is retired", "systems[0].depends_on[0]", None),
+    ("retirement-without-approver", lambda d: sys0(d).__setitem__("retirement", {**RETIREMENT, "approved_by": ""}),
+     "at least 1 character", "systems[0].retirement.approved_by", "approved_by:"),
 ]
+
+
+def test_a_retired_platform_is_refused(mini_city, edit_department, cli):
+    path = edit_department("d000", lambda d: next(s for s in d["systems"] if s.get("platform"))
+                           .__setitem__("retirement", RETIREMENT))
+    result = cli("validate", "--city", mini_city)
+    _assert_reported(result, "cannot be retired", _field_of_platform(path), path, None)
+
+
+def _field_of_platform(path: Path) -> str:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return f"systems[{next(i for i, s in enumerate(data['systems']) if s.get('platform'))}].retirement"
 
 
 def _assert_reported(result: Any, message: str, field: str, file: Path, line_text: str | None) -> None:
