@@ -170,7 +170,8 @@ def load_city_facts(root: Path) -> CityFacts:
 # every ``pulumi preview``. The parsed documents are kept as JSON, named by the SHA-256 of the
 # files' names and bytes: a changed registry is a different name, so a stale entry can never be
 # read, and JSON (unlike pickle) cannot run code whoever wrote the file. Any problem with the
-# cache (unwritable, corrupt) falls back to parsing. JIYUE_PACK_CACHE=0 turns it off.
+# cache (unwritable, corrupt) falls back to parsing; the newest 16 entries are kept.
+# JIYUE_PACK_CACHE=0 turns it off.
 
 
 def _cache_dir() -> Path | None:
@@ -219,6 +220,17 @@ def _store(key: str, docs: list[Any]) -> None:
             tmp = f.name
             json.dump(docs, f, default=_encode, ensure_ascii=False)
         os.replace(tmp, d / f"{key}.json")
+        _prune(d)
     except (OSError, TypeError, ValueError):
         if tmp:
             Path(tmp).unlink(missing_ok=True)
+
+
+CACHE_ENTRIES = 16
+
+
+def _prune(d: Path) -> None:
+    """Keep the newest CACHE_ENTRIES entries (each registry edit makes a new one)."""
+    entries = sorted(d.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[CACHE_ENTRIES:]:
+        old.unlink(missing_ok=True)

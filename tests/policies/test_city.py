@@ -163,7 +163,7 @@ def test_the_packs_registry_cache_is_the_registry(tmp_path, monkeypatch):
     a changed registry is read afresh, and a corrupt cache entry is ignored."""
     import shutil
 
-    from policies.city import load_city_facts
+    from policies.city import CACHE_ENTRIES, load_city_facts
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     city = tmp_path / "city"
@@ -185,3 +185,8 @@ def test_the_packs_registry_cache_is_the_registry(tmp_path, monkeypatch):
     for entry in (tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"):
         entry.write_text("{not json", encoding="utf-8")
     assert load_city_facts(city) == changed
+
+    for n in range(CACHE_ENTRIES + 3):  # every edit makes an entry; only the newest are kept
+        dep.write_text(dep.read_text(encoding="utf-8") + f"# edit {n}\n", encoding="utf-8")
+        load_city_facts(city)
+    assert len(list((tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"))) == CACHE_ENTRIES
