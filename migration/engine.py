@@ -79,11 +79,13 @@ def run_id() -> str:
 class Engine:
     def __init__(self, model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection,
                  store: Store, runner: Runner, inventory: Path, run_dir: Path, rid: str, *,
-                 hook: Hook | None = None, progress: Callable[[str, str], None] | None = None) -> None:
+                 hook: Hook | None = None, progress: Callable[[str, str], None] | None = None,
+                 on_step: Callable[[StepResult], None] | None = None) -> None:
         self.model, self.ip, self.outputs, self.conn = model, ip, outputs, conn
         self.store, self.runner, self.inventory, self.run_dir, self.run_id = store, runner, inventory, run_dir, rid
         self.hook = hook
-        self.progress = progress or (lambda system, msg: None)
+        self.progress = progress or (lambda system, msg: None)  # (system, step) at start, then its outcome
+        self.on_step = on_step  # every finished step, as recorded
         self._db_lock = threading.Lock()
         self._key: Path | None = None
         self._host_keys = _known_hosts(conn.known_hosts)
@@ -217,8 +219,13 @@ class Engine:
         seconds = time.monotonic() - t0
         self._st(self.store.step_finished, seq, system.id, "ok" if ok else "failed", seconds,
                  {"message": message, **detail})
-        self.progress(system.id, f"{step} {'ok' if ok else 'FAILED'} ({seconds:.1f} s)")
-        return StepResult(system.id, step, ok, seconds, message, detail)
+        copied = detail.get("bytes_copied", 0)
+        self.progress(system.id, f"{step} {'ok' if ok else 'FAILED'} ({seconds:.1f} s"
+                                 + (f", {human_bytes(copied)} copied)" if copied else ")"))
+        result = StepResult(system.id, step, ok, seconds, message, detail)
+        if self.on_step is not None:
+            self.on_step(result)
+        return result
 
     def _do(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
         if step == "precheck":
@@ -228,6 +235,8 @@ class Engine:
         r = self.runner.run(PLAYBOOK[step], self.extravars(system), label=f"{system.id}-{step}",
                             inventory=self.inventory_for(system))
         detail = {"changed": r.changed, "artifacts": str(r.artifacts)}
+        if r.bytes_copied:
+            detail["bytes_copied"] = r.bytes_copied
         if r.facts:
             detail["reported"] = r.facts
         return r.ok, r.summary(), detail
@@ -315,6 +324,24 @@ def precheck_gate(system: System) -> None:
 
 def service_name(model: CityModel, system: System) -> str:
     return f"{system.id}.svc.{model.city.id}.gov.internal"
+
+
+def steps_between(state: State, until: State) -> list[str]:
+    """The forward steps a system in ``state`` still runs to reach ``until`` (none if it is there,
+    past it, or off the forward path)."""
+    out = []
+    while state in FORWARD and RANK.get(state, 99) < RANK[until]:
+        step, state = FORWARD[state]
+        out.append(step)
+    return out
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 def _known_hosts(path: Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class PlaybookResult:
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # per host: ok, changed, failures, ...
     failures: list[HostFailure] = field(default_factory=list)
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # registered results reported by tasks
+    bytes_copied: int = 0  # file data rsync transferred (its --stats), over every host and path
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,15 @@ def failure_message(res: dict[str, Any]) -> str:
             text = f"{item}: {text}"
         parts.append(text)
     return "; ".join(parts) or "failed"
+
+
+_RSYNC_TRANSFERRED = re.compile(r"^Total transferred file size: ([\d,.]+) bytes", re.MULTILINE)
+
+
+def rsync_bytes(res: dict[str, Any]) -> int:
+    """The file data an rsync task transferred, from the ``--stats`` in its output (0 if none)."""
+    m = _RSYNC_TRANSFERRED.search(str(res.get("stdout") or ""))
+    return int(re.sub(r"[,.]", "", m.group(1))) if m else 0
 
 
 @dataclass
@@ -121,23 +132,29 @@ class Runner:
         log = (data_dir / "events.jsonl").open("a", encoding="utf-8")
         failures: list[HostFailure] = []
         facts: dict[str, dict[str, Any]] = {}
+        copied = [0]
 
         def handler(event: dict[str, Any]) -> bool:
             data = event.get("event_data", {})
             kind = event.get("event", "")
+            res = data.get("res") or {}
             record = {"at": event.get("created"), "event": kind, "host": data.get("host"),
-                      "task": data.get("task"), "changed": (data.get("res") or {}).get("changed")}
+                      "task": data.get("task"), "changed": res.get("changed")}
             if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-                msg = failure_message(data.get("res") or {})
+                msg = failure_message(res)
                 failures.append(HostFailure(data.get("host", "?"), data.get("task", "?"), msg[-600:],
                                             kind == "runner_on_unreachable"))
                 record["message"] = msg[-600:]
-            if kind == "runner_on_ok":
-                res = data.get("res") or {}
-                if "ansible_facts" in res and isinstance(res["ansible_facts"], dict):
-                    reported = {k: v for k, v in res["ansible_facts"].items() if k.startswith("jiyue_")}
-                    if reported:
-                        facts.setdefault(data.get("host", "?"), {}).update(reported)
+            # a loop's items each report (runner_item_on_ok); its task's own result repeats them
+            if kind == "runner_item_on_ok" or (kind == "runner_on_ok" and "results" not in res):
+                n = rsync_bytes(res)
+                if n:
+                    copied[0] += n
+                    record["bytes"] = n
+            if kind == "runner_on_ok" and isinstance(res.get("ansible_facts"), dict):
+                reported = {k: v for k, v in res["ansible_facts"].items() if k.startswith("jiyue_")}
+                if reported:
+                    facts.setdefault(data.get("host", "?"), {}).update(reported)
             log.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             if self.on_event is not None:
                 self.on_event(record)
@@ -169,4 +186,4 @@ class Runner:
                     stats.setdefault(host, {})[key] = int(n)
         return PlaybookResult(playbook=playbook, status=r.status, rc=int(r.rc or 0),
                               seconds=time.monotonic() - t0, artifacts=data_dir, stats=stats, failures=failures,
-                              facts=facts)
+                              facts=facts, bytes_copied=copied[0])

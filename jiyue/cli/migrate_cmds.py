@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -199,7 +200,7 @@ def migrate_run(
     serves on its own address and is verified, with --cutover the source is frozen, synced a last
     time, the service name moved, and the target verified; a failed verification rolls back.
     Interrupted anywhere, the same command resumes; a finished step is never redone."""
-    from migration.engine import Engine, run_id
+    from migration.engine import Engine, human_bytes, run_id, steps_between
     from migration.inventory import build_inventory, write_inventory
     from migration.runner import Runner
     from migration.state import State
@@ -234,15 +235,17 @@ def migrate_run(
         inventory = write_inventory(build_inventory(model, ip, out_data, conn, departments=list(by_dep),
                                                     exclude=decommissioned_hosts(model, store)),
                                     run_dir / "inventory.yml")
-        progress = _progress()
+        todo = {sid: len(steps_between(store.get(sid).state, until)) for v in by_dep.values() for sid in v}
+        progress = WaveProgress(todo)
         engine = Engine(model, ip, out_data, conn, store, Runner(run_dir / "ansible", inventory), inventory,
-                        run_dir, rid, progress=progress)
+                        run_dir, rid, progress=progress.step_started, on_step=progress.step_finished)
         total = sum(len(v) for v in by_dep.values())
-        err().print(f"run {rid}: {total} system(s) of {len(by_dep)} department(s) up to {until.value}; "
-                    f"artifacts in {run_dir}")
+        err().print(f"run {rid}: {total} system(s) of {len(by_dep)} department(s) up to {until.value}, "
+                    f"{sum(todo.values())} step(s) to run; artifacts in {run_dir}")
         outcome = "interrupted"
         try:
-            results = engine.drive_departments(by_dep, until, max_parallel=max_parallel)
+            with progress:
+                results = engine.drive_departments(by_dep, until, max_parallel=max_parallel)
             outcome = "done"
         except KeyboardInterrupt:
             store.run_finished(rid, outcome)
@@ -251,6 +254,8 @@ def migrate_run(
         finally:
             engine.discard_key()
         store.run_finished(rid, outcome)
+        if progress.copied:
+            err().print(f"copied {human_bytes(progress.copied)} of file data")
         _print_outcomes(store, [s for v in by_dep.values() for s in v], f"run {rid}", run_dir)
     failed = [r for r in results if r.error or r.state is State.rolled_back]
     if failed:
@@ -264,12 +269,77 @@ def _progress():  # noqa: ANN202
     return show
 
 
+class WaveProgress:
+    """Progress of a wave on stderr. On a terminal: one bar for the wave (steps done of the steps
+    to run, file data copied) and one per system at work (its step, its bytes), gone when the
+    system is done. Elsewhere (CI, a log file): a line per step started and finished."""
+
+    def __init__(self, todo: dict[str, int]) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from migration.engine import human_bytes
+
+        self.size = human_bytes
+        self.todo = todo
+        self.copied = 0
+        self._lock = threading.Lock()
+        self._rows: dict[str, Any] = {}
+        self._done: dict[str, int] = {}
+        self._bytes: dict[str, int] = {}
+        self.live = err().is_terminal
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[step]}"), TextColumn("{task.fields[copied]}"),
+                             TimeElapsedColumn(), console=err(), disable=not self.live)
+        self._wave = self.bars.add_task("wave", total=max(1, sum(todo.values())), step="", copied="")
+
+    def __enter__(self) -> WaveProgress:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.__exit__(None, None, None)
+
+    def step_started(self, system: str, msg: str) -> None:
+        if " " in msg:  # the engine's line for a finished step: step_finished shows it
+            return
+        with self._lock:
+            if not self.live:
+                err().print(f"[dim]{system}[/]: {msg}")
+                return
+            if system not in self._rows:
+                self._rows[system] = self.bars.add_task(f"  {system}", total=max(1, self.todo.get(system, 1)),
+                                                        step="", copied="")
+            self.bars.update(self._rows[system], step=msg)
+
+    def step_finished(self, result: Any) -> None:
+        n = int(result.detail.get("bytes_copied", 0) or 0)
+        with self._lock:
+            self.copied += n
+            self._bytes[result.system] = self._bytes.get(result.system, 0) + n
+            self._done[result.system] = self._done.get(result.system, 0) + 1
+            if not self.live:
+                err().print(f"[dim]{result.system}[/]: {result.step} {'ok' if result.ok else '[red]FAILED[/]'} "
+                            f"({result.seconds:.1f} s" + (f", {self.size(n)} copied)" if n else ")"))
+                return
+            self.bars.update(self._wave, advance=1, copied=self.size(self.copied) if self.copied else "")
+            row = self._rows.get(result.system)
+            if row is None:
+                return
+            mine = self._bytes[result.system]
+            self.bars.update(row, advance=1, step=f"{result.step} {'ok' if result.ok else 'FAILED'}",
+                             copied=self.size(mine) if mine else "")
+            if not result.ok or self._done[result.system] >= self.todo.get(result.system, 0):
+                self.bars.remove_task(row)
+                del self._rows[result.system]
+
+
 def _print_outcomes(store: Any, systems: list[str], title: str, run_dir: Path | None) -> None:
+    from migration.engine import human_bytes
     from migration.report import wave_report
 
     rep = wave_report(store, systems, title)
     t = Table(title=title)
-    for col in ("system", "department", "state", "verification", "compared", "seconds"):
+    for col in ("system", "department", "state", "verification", "compared", "seconds", "copied"):
         t.add_column(col)
     for s in rep["systems"]:
         v = s["verification"]
@@ -278,7 +348,8 @@ def _print_outcomes(store: Any, systems: list[str], title: str, run_dir: Path | 
                                               for c in v["compared"].values())
         state = s["state"] + (f"\n[red]{s['error']}[/]" if s["error"] else "")
         t.add_row(s["system"], s["department"], state, ver, cmp_,
-                  " ".join(f"{k} {v}" for k, v in s["seconds"].items()))
+                  " ".join(f"{k} {v}" for k, v in s["seconds"].items()),
+                  human_bytes(s["bytes_copied"]) if s["bytes_copied"] else "")
     out().print(t)
     out().print("  ".join(f"{k}: {v}" for k, v in rep["states"].items()))
     if run_dir is not None:

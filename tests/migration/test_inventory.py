@@ -4,9 +4,12 @@ the lab's plan gives the same stack outputs the lab writes; Ansible itself reads
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import DEFAULT_CITY, load_city
@@ -44,3 +47,26 @@ def test_department_slice_keeps_its_hosts_the_bastions_and_the_jump(tmp_path):
     assert any("ProxyCommand" in v.get("ansible_ssh_common_args", "") for v in hostvars.values())
     assert set(part["dept_finance"]["hosts"]) == expected
     assert "dept_audit" not in part or not part["dept_audit"].get("hosts")
+
+
+def test_bytes_copied_are_read_from_rsyncs_own_stats(tmp_path):
+    """The runner counts the file data replicate copied from rsync's --stats (the figure the
+    progress bars and step records show): real rsync, twice, the second time nothing to copy."""
+    from migration.runner import rsync_bytes
+
+    if shutil.which("rsync") is None:
+        pytest.skip("rsync is not installed (make setup installs it)")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "sub").mkdir(parents=True)
+    sizes = [1000, 250_000, 3_000_000]
+    for i, n in enumerate(sizes):
+        (src / "sub" / f"f{i}").write_bytes(bytes(n))
+
+    def sync() -> dict:
+        proc = subprocess.run(["rsync", "-a", "--stats", f"{src}/", f"{dst}/"], capture_output=True, text=True,
+                              check=True)
+        return {"stdout": proc.stdout}
+
+    assert rsync_bytes(sync()) == sum(sizes)
+    assert rsync_bytes(sync()) == 0
+    assert rsync_bytes({"stdout": "no stats here"}) == 0

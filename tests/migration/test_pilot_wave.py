@@ -4,6 +4,7 @@ migrated, cut over and verified (T4.3) through the real CLI; then resumed, rolle
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -34,6 +35,10 @@ def test_pilot_wave_is_verified_end_to_end(pilot_run, city_lab, cli):
                                                                      for k, v in systems.items()}
     for s in systems.values():
         assert s["wave"] == 0 and s["source_hosts"] and s["target_hosts"]
+    # progress: a line per step (not a terminal here), the file data replicate copied, the total
+    assert "audit-website: replicate ok (" in result.stderr
+    assert re.search(r"replicate ok \([\d.]+ s, [\d.]+ [kMG]?B copied\)", result.stderr), result.stderr[-2000:]
+    assert re.search(r"^copied [\d.]+ [kMG]?B of file data", result.stderr, re.MULTILINE)
     # web, database and files all went through the verification suite
     report = json.loads(cli("migrate", "report", "--state", state, "--format", "json").stdout)
     compared = [c for r in report["systems"] for c in r["verification"]["compared"].values()]
@@ -41,6 +46,7 @@ def test_pilot_wave_is_verified_end_to_end(pilot_run, city_lab, cli):
     assert sum(c["tables"] for c in compared) >= 3
     assert sum(c["web"] for c in compared) >= 3
     assert all(r["verification"]["failed"] == 0 for r in report["systems"])
+    assert report["bytes_copied"] == sum(r["bytes_copied"] for r in report["systems"]) > 100_000
 
 
 def test_the_service_name_points_at_the_target(pilot_run, city_lab):
