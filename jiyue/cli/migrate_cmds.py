@@ -199,7 +199,9 @@ def migrate_run(
     """Migrate systems: precheck and replicate (the default), then with --test-cutover the target
     serves on its own address and is verified, with --cutover the source is frozen, synced a last
     time, the service name moved, and the target verified; a failed verification rolls back.
-    Interrupted anywhere, the same command resumes; a finished step is never redone."""
+    Interrupted anywhere, the same command resumes; a finished step is never redone. Progress
+    goes to stderr (bars on a terminal, a line per step otherwise), the wave's report to stdout
+    and to report.html in the run's directory; exit 1 if a system failed or rolled back."""
     from migration.engine import Engine, human_bytes, run_id, steps_between
     from migration.inventory import build_inventory, write_inventory
     from migration.runner import Runner
