@@ -37,7 +37,10 @@ class FilingStatus(BaseModel):
 
 def in_scope(system: System) -> bool:
     """G6 applies to projects that ask for money: O&M money every year, or construction money
-    (a filing of the construction kind). A stopped system that draws nothing is out of scope."""
+    (a filing of the construction kind). A stopped system that draws nothing is out of scope, and
+    so is a retired one (T1.2): it is funded no more."""
+    if system.retirement is not None:
+        return False
     asks_construction = system.filing is not None and system.filing.funding_kind is not None \
         and system.filing.funding_kind.value == "construction"
     return system.funds.om_wan_per_year > 0 or asks_construction

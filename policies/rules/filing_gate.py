@@ -33,7 +33,9 @@ FILING_FIELDS = ("project_id", "funding_kind", "amount_wan", "approval_number", 
 
 def in_scope(system: Mapping[str, Any]) -> bool:
     """G6 applies to a system that asks for money: O&M money every year, or construction money (a
-    filing of the construction kind); mirrors ``jiyue.catalog.in_scope``."""
+    filing of the construction kind), and is not retired; mirrors ``jiyue.catalog.in_scope``."""
+    if system.get("retirement") is not None:
+        return False
     funds = system.get("funds") or {}
     filing = system.get("filing")
     construction = isinstance(filing, Mapping) and filing.get("funding_kind") == "construction"

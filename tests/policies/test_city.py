@@ -190,3 +190,17 @@ def test_the_packs_registry_cache_is_the_registry(tmp_path, monkeypatch):
         dep.write_text(dep.read_text(encoding="utf-8") + f"# edit {n}\n", encoding="utf-8")
         load_city_facts(city)
     assert len(list((tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"))) == CACHE_ENTRIES
+
+
+def test_a_retired_system_is_out_of_the_filing_gate_in_both_places(tmp_path, retire_in_copy):
+    """A retired zombie is funded no more (T1.2): out of G6's scope for jiyue.catalog and the pack."""
+    from policies.city import load_city_facts
+
+    model = load_city(SAMPLE_CITY)
+    needed = {d for s in model.systems.values() for d in s.depends_on}
+    victim = next(s for s in model.systems.values()
+                  if in_scope(s) and filing_gaps(s) and s.id not in needed and s.platform is None)
+    city = retire_in_copy(SAMPLE_CITY, tmp_path / "city", victim.id)
+    retired, facts = load_city(city).systems[victim.id], load_city_facts(city).systems[victim.id]
+    assert not in_scope(retired)
+    assert not filing_gate.in_scope(facts.raw)
