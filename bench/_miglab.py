@@ -15,10 +15,9 @@ from jiyue.registry import CityModel, load_city
 from lab import Lab
 from lab.seed import seed_hosts
 from lab.topology import LabPlan, build, free_controller_slot, plan_lab, seed_items
-from migration.engine import Engine, run_id
-from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
-from migration.runner import Runner, RunnerSettings
-from migration.state import State, Store
+from migration.engine import Engine, engine_run
+from migration.inventory import Connection, read_outputs
+from migration.runner import RunnerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CITY = REPO / "inventories" / "dalian"
@@ -63,22 +62,6 @@ def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bo
 @contextmanager
 def engine(ml: MigLab, state: Path, systems: list[str], settings: RunnerSettings | None = None) -> Iterator[Engine]:
     """An engine over a fresh or existing state, the systems registered and planned."""
-    deps = sorted({ml.model.department_of[s] for s in systems})
-    with Store.open(state) as store:
-        rid = run_id()
-        run_dir = state.parent / "runs" / rid
-        store.run_started(rid, ["bench"])
-        for sid in systems:
-            store.register(sid, ml.model.department_of[sid])
-            if store.get(sid).state is State.registered:
-                store.transition(sid, State.planned, run_id=rid)
-        inventory = write_inventory(build_inventory(ml.model, ml.ip, ml.outputs, ml.conn, departments=deps),
-                                    run_dir / "inventory.yml")
-        eng = Engine(ml.model, ml.ip, ml.outputs, ml.conn, store, Runner(run_dir / "ansible", inventory,
-                                                                         settings=settings),
-                     inventory, run_dir, rid)
-        try:
-            yield eng
-        finally:
-            eng.discard_key()
-            store.run_finished(rid, "done")
+    with engine_run(ml.model, ml.ip, ml.outputs, ml.conn, state, systems, argv=["bench"],
+                    settings=settings) as (eng, _):
+        yield eng

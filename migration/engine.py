@@ -13,8 +13,9 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
 
 from . import verify
-from .inventory import Connection, department_inventory, write_inventory
-from .runner import Runner
+from .inventory import Connection, build_inventory, department_inventory, write_inventory
+from .runner import Runner, RunnerSettings
 from .state import State, Store
 
 Hook = Callable[[str, str], None]  # (system, step just finished)
@@ -309,6 +310,34 @@ class Engine:
 
         with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
             return [o for outs in pool.map(one, systems_by_department) for o in outs]
+
+
+@contextmanager
+def engine_run(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection, state: Path,
+               systems: list[str], *, argv: list[str], settings: RunnerSettings | None = None,
+               on_event: Callable[[dict[str, Any]], None] | None = None, hook: Hook | None = None,
+               progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[Engine, Store]]:
+    """One driver run over ``state`` for ``systems`` (registered and planned if new), with the
+    inventory of their departments, as ``jiyue migrate run`` sets it up without its wave plan:
+    for the benchmarks and the fault tests. A second run on the same state resumes from it."""
+    deps = sorted({model.department_of[s] for s in systems})
+    with Store.open(state) as store:
+        rid = run_id()
+        run_dir = state.parent / "runs" / rid
+        store.run_started(rid, argv)
+        for sid in systems:
+            store.register(sid, model.department_of[sid])
+            if store.get(sid).state is State.registered:
+                store.transition(sid, State.planned, run_id=rid)
+        inventory = write_inventory(build_inventory(model, ip, outputs, conn, departments=deps),
+                                    run_dir / "inventory.yml")
+        runner = Runner(run_dir / "ansible", inventory, settings=settings, on_event=on_event)
+        engine = Engine(model, ip, outputs, conn, store, runner, inventory, run_dir, rid, hook=hook, progress=progress)
+        try:
+            yield engine, store
+        finally:
+            engine.discard_key()
+            store.run_finished(rid, "done")
 
 
 def precheck_gate(system: System) -> None:

@@ -45,9 +45,9 @@ from typing import Any
 import pytest
 
 from migration import probes
-from migration.engine import Engine, run_id, service_name
-from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
-from migration.runner import Runner, RunnerSettings
+from migration.engine import Engine, engine_run, service_name
+from migration.inventory import Connection, read_outputs
+from migration.runner import RunnerSettings
 from migration.state import State, Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,26 +114,10 @@ def driver(fl: FaultLab, name: str, systems: list[str], *, hook: Callable[[str, 
            progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[Engine, Store]]:
     """One driver run over the state ``<tmp>/<name>/state.db``, as ``jiyue migrate run`` sets it
     up (a second ``driver`` on the same name resumes from that state)."""
-    state = fl.tmp / name / "state.db"
-    deps = sorted({fl.model.department_of[s] for s in systems})
-    with Store.open(state) as store:
-        rid = run_id()
-        run_dir = state.parent / "runs" / rid
-        store.run_started(rid, ["test_faults", name])
-        for sid in systems:
-            store.register(sid, fl.model.department_of[sid])
-            if store.get(sid).state is State.registered:
-                store.transition(sid, State.planned, run_id=rid)
-        inventory = write_inventory(build_inventory(fl.model, fl.ip, fl.outputs, fl.conn, departments=deps),
-                                    run_dir / "inventory.yml")
-        runner = Runner(run_dir / "ansible", inventory, settings=RunnerSettings(timeout=600), on_event=on_event)
-        engine = Engine(fl.model, fl.ip, fl.outputs, fl.conn, store, runner, inventory, run_dir, rid,
-                        hook=hook, progress=progress)
-        try:
-            yield engine, store
-        finally:
-            engine.discard_key()
-            store.run_finished(rid, "done")
+    with engine_run(fl.model, fl.ip, fl.outputs, fl.conn, fl.tmp / name / "state.db", systems,
+                    argv=["test_faults", name], settings=RunnerSettings(timeout=600), on_event=on_event, hook=hook,
+                    progress=progress) as run:
+        yield run
 
 
 # --------------------------------------------------------------------------- what must hold
