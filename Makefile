@@ -64,7 +64,7 @@ test: setup ## Run every test (the lab's tests need root)
 	$(BIN)/pytest
 
 lint: setup ## ruff, yamllint, ansible-lint (production profile)
-	$(BIN)/ruff check jiyue infra migration policies lab tests bench
+	$(BIN)/ruff check cli jiyue infra migration policies lab tests bench
 	$(BIN)/yamllint -s inventories
 	cd playbooks && ../$(BIN)/ansible-lint
 

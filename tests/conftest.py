@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from jiyue.cli import app
+from cli import app
 from jiyue.registry.generate import DEPARTMENT_MODELINE, generate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from jiyue.cli import app
+from cli import app
 
 runner = CliRunner()
 

@@ -266,7 +266,7 @@ def test_every_error_at_once(mini_city, edit_department, cli):
 
 def test_real_process_exit_status_and_no_traceback(mini_city):
     (mini_city / "departments" / "d001.yaml").write_text("", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "jiyue", "validate", "--city", str(mini_city)],
+    proc = subprocess.run([sys.executable, "-m", "cli", "validate", "--city", str(mini_city)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "d001.yaml:1: is empty" in proc.stderr
@@ -283,6 +283,6 @@ class CliRunnerHelper:
     def invoke(*args: str) -> Any:
         from typer.testing import CliRunner
 
-        from jiyue.cli import app
+        from cli import app
 
         return CliRunner().invoke(app, list(args))

@@ -12,8 +12,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from ..registry import DEFAULT_CITY, CityModel, Diagnostic, RegistryError, Severity, load_city
-from ..status import ExitStatus
+from jiyue.registry import DEFAULT_CITY, CityModel, Diagnostic, RegistryError, Severity, load_city
+from jiyue.status import ExitStatus
 
 
 class TextJson(StrEnum):

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..ipam import plan, write_lock
-from ..registry.diagnostics import Diagnostic, Severity
-from ..registry.generate import generate
-from ..registry.summary import summarize
-from ..status import ExitStatus
+from jiyue.ipam import plan, write_lock
+from jiyue.registry.diagnostics import Diagnostic, Severity
+from jiyue.registry.generate import generate
+from jiyue.registry.summary import summarize
+from jiyue.status import ExitStatus
 from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_diagnostics, print_json
 
 PANEL = "Everyone: the city registry"
@@ -215,7 +215,7 @@ def city_schema(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the JSON Schema files.")] = Path("schemas"),
 ) -> None:
     """Export the registry's JSON Schemas (what the yaml-language-server modelines point at)."""
-    from ..registry.schemas import export
+    from jiyue.registry.schemas import export
 
     for path in export(out_dir):
         out().print(f"wrote {path}")

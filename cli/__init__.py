@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .. import __version__
+from jiyue import __version__
 from . import audit_cmds, catalog_cmds, infra_cmds, lab_cmds, migrate_cmds, policy_cmds, registry_cmds
 
 app = typer.Typer(

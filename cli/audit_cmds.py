@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..ipam import plan as ip_plan
-from ..reports import render_html
-from ..status import ExitStatus
+from jiyue.ipam import plan as ip_plan
+from jiyue.reports import render_html
+from jiyue.status import ExitStatus
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
 from .migrate_cmds import (
     DEFAULT_STATE,
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _thresholds(retire_at: int, keep_below: int) -> Any:
-    from ..audit.score import Thresholds
+    from jiyue.audit.score import Thresholds
 
     if keep_below > retire_at:
         err().print("--keep-below must not exceed --retire-at", style="red")
@@ -72,7 +72,7 @@ def _collect(model: Any, store: Any, out_data: dict, conn: Any, state: Path, hos
     from migration.inventory import build_inventory, write_inventory
     from migration.runner import Runner
 
-    from ..audit.collect import collect, store_evidence
+    from jiyue.audit.collect import collect, store_evidence
 
     rid = run_id()
     run_dir = state.parent / "runs" / rid
@@ -126,8 +126,8 @@ def audit_collect(
 def _scores(model: Any, state: Path, th: Any, systems: list[str] | None = None) -> list[Any]:
     from migration.state import StateError, Store
 
-    from ..audit.collect import latest_evidence
-    from ..audit.score import score_city
+    from jiyue.audit.collect import latest_evidence
+    from jiyue.audit.score import score_city
 
     evidence: dict[str, Any] = {}
     if state.exists():
@@ -184,8 +184,8 @@ def audit_report(
     """The T1.1 table per department (the ten audit fields), the zombie list with its evidence,
     each department's T2.1 integration list (retire, merge into its one big system, migrate as
     is; district systems flagged, T2.2), and with --spot-check a T1.3 re-check of retired systems."""
-    from ..audit.integration import integration_lists
-    from ..audit.score import score_city
+    from jiyue.audit.integration import integration_lists
+    from jiyue.audit.score import score_city
 
     model = load(city, fmt if fmt is ReportFormat.json else None)
     chosen = _departments(model, departments) or sorted(model.departments)

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..ipam import plan as ip_plan
-from ..status import ExitStatus
+from jiyue.ipam import plan as ip_plan
+from jiyue.status import ExitStatus
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Migration teams: rehearsal lab and migration"

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..catalog import build_catalog, filing_status, to_csv
-from ..reports import render_html
-from ..status import ExitStatus
+from jiyue.catalog import build_catalog, filing_status, to_csv
+from jiyue.reports import render_html
+from jiyue.status import ExitStatus
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Programme office: catalog, filing, audit"

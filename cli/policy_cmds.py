@@ -10,12 +10,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..registry import DEFAULT_CITY
-from ..status import ExitStatus
+from jiyue.registry import DEFAULT_CITY
+from jiyue.status import ExitStatus
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Security staff"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 policy_app = typer.Typer(no_args_is_help=True, help="Judge planned stacks with the policy pack; check hosts.")
 

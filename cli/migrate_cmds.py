@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..ipam import plan as ip_plan
-from ..registry import CityModel
-from ..reports import render_html
-from ..status import ExitStatus
+from jiyue.ipam import plan as ip_plan
+from jiyue.registry import CityModel
+from jiyue.reports import render_html
+from jiyue.status import ExitStatus
 from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Migration teams: rehearsal lab and migration"
@@ -135,8 +135,8 @@ def retire_set(model: CityModel, state: Path | None) -> set[str] | None:
 
     if state is None or not state.exists():
         return None
-    from ..audit.collect import latest_evidence
-    from ..audit.score import score_city
+    from jiyue.audit.collect import latest_evidence
+    from jiyue.audit.score import score_city
 
     try:
         with Store.open(state, lock=False) as store:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ..status import ExitStatus
+from jiyue.status import ExitStatus
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Platform engineers"
