@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from jiyue import __version__
+
 from . import audit_cmds, catalog_cmds, infra_cmds, lab_cmds, migrate_cmds, policy_cmds, registry_cmds
 
 app = typer.Typer(

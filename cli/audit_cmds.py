@@ -13,6 +13,7 @@ from rich.table import Table
 from jiyue.ipam import plan as ip_plan
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
 from .migrate_cmds import (
     DEFAULT_STATE,
@@ -68,11 +69,10 @@ def _departments(model: Any, departments: str | None) -> list[str] | None:
 
 def _collect(model: Any, store: Any, out_data: dict, conn: Any, state: Path, hosts: dict[str, str],
              days: float, window: float) -> dict[str, Any]:
+    from jiyue.audit.collect import collect, store_evidence
     from migration.engine import run_id
     from migration.inventory import build_inventory, write_inventory
     from migration.runner import Runner
-
-    from jiyue.audit.collect import collect, store_evidence
 
     rid = run_id()
     run_dir = state.parent / "runs" / rid
@@ -124,10 +124,9 @@ def audit_collect(
 
 
 def _scores(model: Any, state: Path, th: Any, systems: list[str] | None = None) -> list[Any]:
-    from migration.state import StateError, Store
-
     from jiyue.audit.collect import latest_evidence
     from jiyue.audit.score import score_city
+    from migration.state import StateError, Store
 
     evidence: dict[str, Any] = {}
     if state.exists():

@@ -13,6 +13,7 @@ from rich.table import Table
 from jiyue.catalog import build_catalog, filing_status, to_csv
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Programme office: catalog, filing, audit"

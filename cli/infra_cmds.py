@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Platform engineers"

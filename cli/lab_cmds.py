@@ -13,6 +13,7 @@ from rich.table import Table
 
 from jiyue.ipam import plan as ip_plan
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Migration teams: rehearsal lab and migration"

@@ -17,6 +17,7 @@ from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Migration teams: rehearsal lab and migration"

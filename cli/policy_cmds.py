@@ -12,6 +12,7 @@ from rich.table import Table
 
 from jiyue.registry import DEFAULT_CITY
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
 PANEL = "Security staff"

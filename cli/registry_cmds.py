@@ -13,6 +13,7 @@ from jiyue.registry.diagnostics import Diagnostic, Severity
 from jiyue.registry.generate import generate
 from jiyue.registry.summary import summarize
 from jiyue.status import ExitStatus
+
 from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_diagnostics, print_json
 
 PANEL = "Everyone: the city registry"
