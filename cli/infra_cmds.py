@@ -31,7 +31,7 @@ def stacks(
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
     """List the stacks: <zone>-<site>-foundation, then <zone>-<site>-<department> for each department."""
-    from infra.stacks import stack_names
+    from jiyue.stacks import stack_names
 
     model = load(city, fmt)
     names = stack_names(model)

@@ -2,7 +2,6 @@
 
 ``pulumi`` runs ``infra/__main__.py`` (thin wiring); the components live in the modules here:
 
-- :mod:`infra.stacks`     stack names: ``<zone>-<site>-foundation`` and ``<zone>-<site>-<department>``
 - :mod:`infra.plan`       pure decisions from the city model and the IP plan (addresses, rules, DR mode,
                           quotas, volume classes): no Pulumi, shared by the program, the lab and tests
 - :mod:`infra.outputs`    the stack-output contract: key constants and the per-system target data

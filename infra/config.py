@@ -1,7 +1,7 @@
 """The program's settings: read from the stack's Pulumi config in one place (declared in Pulumi.yaml).
 
 Zone, site and department are never configured: they come from the stack name
-(:class:`infra.stacks.StackName`), so a stack cannot describe another zone than its name says.
+(:class:`jiyue.stacks.StackName`), so a stack cannot describe another zone than its name says.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .stacks import StackName
+from jiyue.stacks import StackName
 
 DEFAULT_ORGANIZATION = "organization"  # what self-hosted and local backends call every organization
 DEFAULT_PLATFORM_GROUP = "platform-engineers"

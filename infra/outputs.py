@@ -29,6 +29,7 @@ from jiyue.ipam import IpPlan
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, Zone
+from jiyue.stacks import StackName, stack_names
 
 from .plan import (
     DrMode,
@@ -42,7 +43,6 @@ from .plan import (
     stack_systems,
     volume_class,
 )
-from .stacks import StackName, stack_names
 
 # ---- both kinds of stack
 ZONE = "zone"

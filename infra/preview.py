@@ -37,13 +37,13 @@ from pulumi.runtime.sync_await import _sync_await
 from jiyue.ipam import IpPlan
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel
+from jiyue.stacks import StackName, check
+from jiyue.stacks import stacks as _stacks
 
 from . import program
 from .config import Settings
 from .mocks import PreviewMocks, RecordingMonitor
 from .plan import PlanError
-from .stacks import StackName, check
-from .stacks import stacks as _stacks
 
 PROJECT = "jiyue"
 

@@ -26,6 +26,7 @@ from jiyue.catalog import filing_gaps, in_scope
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
+from jiyue.stacks import StackName
 
 from . import verify
 from .inventory import Connection, build_inventory, department_inventory, write_inventory
@@ -95,7 +96,7 @@ class Engine:
     # ---- data the playbooks need (the contract of playbooks/README.md)
     def targets(self, system: System) -> list[dict[str, Any]]:
         dep = self.model.department_of[system.id]
-        stack = f"{system.zone.value}-{Site.primary.value}-{dep}"
+        stack = str(StackName(system.zone, Site.primary, dep))
         data = (self.outputs.get(stack, {}).get("systems") or {}).get(system.id)
         if not data:
             raise PrecheckFailed(f"{system.id}: no target in the stack outputs of {stack} "

@@ -10,8 +10,8 @@ from infra import outputs as keys
 from infra.labels import KEYS, parse_name
 from infra.plan import ANYWHERE, DrMode, dr_mode
 from infra.preview import stacks
-from infra.stacks import StackName
 from jiyue.registry.schema import Classification, Site, Zone
+from jiyue.stacks import StackName
 
 MAX_RESOURCES = 500
 

@@ -18,8 +18,8 @@ from infra.plan import (
     quotas,
     volume_class,
 )
-from infra.stacks import StackName, check, stacks
 from jiyue.registry.schema import Classification, DrNeed, Site, Zone
+from jiyue.stacks import StackName, check, stacks
 
 
 def test_stack_names_round_trip(city):

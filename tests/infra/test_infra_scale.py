@@ -12,9 +12,9 @@ import pytest
 
 from infra.plan import stack_systems
 from infra.preview import preview, stacks
-from infra.stacks import StackName
 from jiyue.registry import load_city
 from jiyue.registry.generate import generate
+from jiyue.stacks import StackName
 
 MAX_RESOURCES = 500
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jiyue.registry import CityModel
-from jiyue.registry.schema import Site, Zone
+from .registry import CityModel
+from .registry.schema import Site, Zone
 
 FOUNDATION = "foundation"
 
