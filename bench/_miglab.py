@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.outputs import city_targets
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel, load_city
 from lab import Lab
@@ -48,7 +49,7 @@ def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bo
     lab = Lab(name, progress=lambda _: None)
     lab.down()
     t0 = time.monotonic()
-    plan = plan_lab(model, ip, departments, controller_slot=free_controller_slot(model))
+    plan = plan_lab(model, ip, departments, city_targets(model, ip), controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
         if seed:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from infra.outputs import city_targets
 from jiyue.ipam import plan as ip_plan
 from jiyue.status import ExitStatus
 
@@ -97,7 +98,7 @@ def lab_up(
                     f"`jiyue lab down --name {name}` first, or choose another --name", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, chosen, controller_slot=free_controller_slot(model))
+    plan = plan_lab(model, ip, chosen, city_targets(model, ip), controller_slot=free_controller_slot(model))
     t0 = time.monotonic()
     err().print(f"lab {name}: {len(plan.hosts)} hosts for {', '.join(chosen)}")
     try:

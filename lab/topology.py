@@ -1,7 +1,9 @@
-"""The rehearsal lab's topology, built from the city model (issue 5).
+"""The rehearsal lab's topology, built from the city model.
 
-:func:`plan_lab` is pure: from the city model, the IP plan and the stack-output contract
-(``infra.outputs.system_targets``) it decides every node, link, address, route and firewall rule.
+:func:`plan_lab` is pure: from the city model, the IP plan and the stack-output contract (the
+per-system data of every department stack, passed in as data: ``{stack name: {system id: {...}}}``,
+what ``infra.outputs.city_targets`` computes) it decides every node, link, address, route and
+firewall rule.
 :func:`build` applies that plan through :class:`lab.Lab`. What the lab mirrors:
 
 - per zone and site a router namespace holding one bridge per segment (the department segments
@@ -39,16 +41,19 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork, IPSet
 
-from infra.outputs import system_targets
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, Zone
+from jiyue.stacks import StackName
 
 ROLES = ("legacy", "target", "bastion", "egress", "internet")
 ZONE_CODE = {Zone.intranet: "i", Zone.extranet: "e"}
 SITE_CODE = {Site.primary: "p", Site.dr: "d"}
 INTERNET_HOST = "internet"
 EGRESS_HOST = "egress"
+
+#: The stack-output contract's per-system data of each department stack: {stack name: {system id: {...}}}.
+Targets = dict[str, dict[str, dict[str, Any]]]
 
 
 def router_node(zone: Zone, site: Site) -> str:
@@ -195,10 +200,12 @@ def free_controller_slot(model: CityModel) -> int:
     raise RuntimeError(f"every controller link of {block} is taken: take a lab down first")
 
 
-def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], *, with_dr: bool = True,
+def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], targets: Targets, *, with_dr: bool = True,
              controller_slot: int = 0) -> LabPlan:
     """Everything the lab will create for ``departments``, decided without touching the machine.
-    ``controller_slot`` picks which /29 of the controller block this lab's bastion links use."""
+    ``targets`` is the per-system data of the department stacks (a DR stack the city does not have
+    has no systems); ``controller_slot`` picks which /29 of the controller block this lab's bastion
+    links use."""
     deps = [d for d in departments]
     unknown = [d for d in deps if d not in model.departments]
     if unknown:
@@ -266,8 +273,8 @@ def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], *, with_d
     for dep in deps:
         for zone in model.zones_of(dep):
             for site in ([Site.primary, Site.dr] if with_dr else [Site.primary]):
-                systems = system_targets(model, ip, dep, zone, site)
-                stack = f"{zone.value}-{site.value}-{dep}"
+                stack = str(StackName(zone, site, dep))
+                systems = targets[stack] if site is Site.primary else targets.get(stack, {})
                 outputs[stack] = {"zone": zone.value, "site": site.value, "department": dep,
                                   "segment": systems[next(iter(systems))]["segment"] if systems else None,
                                   "systems": systems}

@@ -124,6 +124,7 @@ AUDIT_DEPARTMENTS = ("culture", "overseas-chinese")
 def city_lab() -> Iterator[Any]:
     """The sample city's pilot departments in a lab of their own (name "jtest"), brought up once
     per test run with seeded legacy hosts, torn down at the end (also when tests fail)."""
+    from infra.outputs import city_targets
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
@@ -135,7 +136,7 @@ def city_lab() -> Iterator[Any]:
     lab = Lab(CITY_LAB, progress=lambda _: None)
     lab.down()  # whatever an interrupted earlier run left
     departments = [*model.city.pilot_departments, *AUDIT_DEPARTMENTS]
-    plan = plan_lab(model, ip, departments, controller_slot=free_controller_slot(model))
+    plan = plan_lab(model, ip, departments, city_targets(model, ip), controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
         seed_hosts(lab, seed_items(model, plan))

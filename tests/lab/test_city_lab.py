@@ -19,7 +19,7 @@ from lab.topology import expected_matrix, plan_lab
 def pilot():
     model = load_city(DEFAULT_CITY)
     ip = ip_plan(model)
-    return model, ip, plan_lab(model, ip, model.city.pilot_departments)
+    return model, ip, plan_lab(model, ip, model.city.pilot_departments, contract.city_targets(model, ip))
 
 
 def test_targets_sit_where_the_stack_outputs_put_them(pilot):

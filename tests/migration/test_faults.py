@@ -88,6 +88,7 @@ class FaultLab:
 
 @pytest.fixture(scope="module")
 def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
+    from infra.outputs import city_targets
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
@@ -98,7 +99,7 @@ def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
     ip = ip_plan(model)
     lab = Lab(LAB_NAME, progress=lambda _: None)
     lab.down()  # whatever an interrupted earlier run left
-    plan = plan_lab(model, ip, DEPARTMENTS, controller_slot=free_controller_slot(model))
+    plan = plan_lab(model, ip, DEPARTMENTS, city_targets(model, ip), controller_slot=free_controller_slot(model))
     try:
         build(lab, plan)
         seed_hosts(lab, seed_items(model, plan))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.outputs import city_targets
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import DEFAULT_CITY, load_city
 from lab.topology import plan_lab
@@ -28,7 +29,7 @@ def ansible_inventory(path: Path) -> dict:
 def test_department_slice_keeps_its_hosts_the_bastions_and_the_jump(tmp_path):
     model = load_city(DEFAULT_CITY)
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, DEPARTMENTS)
+    plan = plan_lab(model, ip, DEPARTMENTS, city_targets(model, ip))
     conn = Connection(bastions={"intranet": "192.0.2.1", "extranet": "192.0.2.9"},
                       private_key=tmp_path / "id", known_hosts=tmp_path / "known_hosts")
     wave = build_inventory(model, ip, plan.outputs, conn, departments=DEPARTMENTS)

@@ -117,6 +117,7 @@ def _changed(result: Any) -> int:
 def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     """The audit department in lab "pbk", seeded, with its inventory and a migration key;
     torn down at the end (also when a test fails)."""
+    from infra.outputs import city_targets
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
@@ -127,7 +128,7 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     tmp = tmp_path_factory.mktemp("pbk")
     model = load_city(REPO / "inventories" / "dalian")
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, ["audit"], controller_slot=free_controller_slot(model))
+    plan = plan_lab(model, ip, ["audit"], city_targets(model, ip), controller_slot=free_controller_slot(model))
     lab = Lab(LAB_NAME, progress=lambda _: None)
     lab.down()
     try:

@@ -90,13 +90,15 @@ def sample_city():
 
 def _fake_lab(tmp_path: Path, model, departments) -> Path:
     """A lab directory as ``build`` leaves it (plan.json, ssh/ssh_config), without building anything."""
+    from infra.outputs import city_targets
     from jiyue.ipam import plan as ip_plan
     from lab.topology import plan_lab
 
     lab_dir = tmp_path / "fake"
     (lab_dir / "ssh").mkdir(parents=True)
     (lab_dir / "ssh" / "ssh_config").write_text("Host *\n    User root\n", encoding="utf-8")
-    plan = plan_lab(model, ip_plan(model), departments)
+    ip = ip_plan(model)
+    plan = plan_lab(model, ip, departments, city_targets(model, ip))
     (lab_dir / "plan.json").write_text(json.dumps(asdict(plan)), encoding="utf-8")
     return lab_dir
 
