@@ -10,21 +10,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jiyue.ipam import plan as ip_plan
+from jiyue.audit.integration import integration_lists
+from jiyue.audit.score import Score, Thresholds, score_city
+from jiyue.registry import CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
+from migration.audit import latest_evidence
+from migration.run import collect_evidence
+from migration.state import StateError, Store
 
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
-from .migrate_cmds import (
-    DEFAULT_STATE,
-    ConnOption,
-    LabOption,
-    OutputsOption,
-    StateOption,
-    _sources,
-    _store,
-    decommissioned_hosts,
-)
+from .migrate_cmds import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
 
 PANEL = "Programme office: catalog, filing, audit"
 
@@ -43,9 +39,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit", rich_help_panel=PANEL)
 
 
-def _thresholds(retire_at: int, keep_below: int) -> Any:
-    from jiyue.audit.score import Thresholds
-
+def _thresholds(retire_at: int, keep_below: int) -> Thresholds:
     if keep_below > retire_at:
         err().print("--keep-below must not exceed --retire-at", style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -56,7 +50,7 @@ RetireAt = Annotated[int, typer.Option(min=1, max=100, help="Score at or above w
 KeepBelow = Annotated[int, typer.Option(min=0, max=100, help="Score below which a system is kept.")]
 
 
-def _departments(model: Any, departments: str | None) -> list[str] | None:
+def _departments(model: CityModel, departments: str | None) -> list[str] | None:
     if not departments:
         return None
     chosen = [d.strip() for d in departments.split(",") if d.strip()]
@@ -65,25 +59,6 @@ def _departments(model: Any, departments: str | None) -> list[str] | None:
         err().print(f"--departments: no department {', '.join(map(repr, bad))}", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     return chosen
-
-
-def _collect(model: Any, store: Any, out_data: dict, conn: Any, state: Path, hosts: dict[str, str],
-             days: float, window: float) -> dict[str, Any]:
-    from jiyue.audit.collect import collect, store_evidence
-    from migration.engine import run_id
-    from migration.inventory import build_inventory, write_inventory
-    from migration.runner import Runner
-
-    rid = run_id()
-    run_dir = state.parent / "runs" / rid
-    deps = sorted({model.department_of[s] for s in hosts.values()})
-    gone = decommissioned_hosts(model, store)
-    hosts = {h: s for h, s in hosts.items() if h not in gone}
-    inventory = write_inventory(build_inventory(model, ip_plan(model), out_data, conn, departments=deps,
-                                                exclude=gone), run_dir / "inventory.yml")
-    evidence = collect(model, Runner(run_dir / "ansible", inventory), hosts, days=days, window=window)
-    store_evidence(store, hosts, evidence)
-    return evidence
 
 
 @audit_app.command("collect")
@@ -103,12 +78,12 @@ def audit_collect(
     on the hosts; a host that is down is recorded as down."""
     model = load(city)
     chosen = _departments(model, departments)
-    out_data, conn = _sources(model, lab, outputs, connection)
-    present = {o.get("department") for o in out_data.values()}
+    where = sources(lab, outputs, connection)
+    present = {o.get("department") for o in where.outputs.values()}
     deps = chosen or sorted(d for d in present if d)
     hosts = {h.name: s.id for d in deps for s in model.departments[d].systems for h in s.legacy_hosts}
-    with _store(state) as store:
-        evidence = _collect(model, store, out_data, conn, state, hosts, days, window)
+    with open_store(state) as store:
+        evidence = collect_evidence(model, where, store, state, hosts, days=days, window=window)
     t = Table(title=f"audit evidence: {len(evidence)} hosts of {len(deps)} departments")
     for col in ("host", "system", "status", "logins", "web requests", "db writes", "new files", "CPU s", "clients"):
         t.add_column(col)
@@ -123,11 +98,7 @@ def audit_collect(
     out().print(t)
 
 
-def _scores(model: Any, state: Path, th: Any, systems: list[str] | None = None) -> list[Any]:
-    from jiyue.audit.collect import latest_evidence
-    from jiyue.audit.score import score_city
-    from migration.state import StateError, Store
-
+def _scores(model: CityModel, state: Path, th: Thresholds, systems: list[str] | None = None) -> list[Score]:
     evidence: dict[str, Any] = {}
     if state.exists():
         try:
@@ -183,9 +154,6 @@ def audit_report(
     """The T1.1 table per department (the ten audit fields), the zombie list with its evidence,
     each department's T2.1 integration list (retire, merge into its one big system, migrate as
     is; district systems flagged, T2.2), and with --spot-check a T1.3 re-check of retired systems."""
-    from jiyue.audit.integration import integration_lists
-    from jiyue.audit.score import score_city
-
     model = load(city, fmt if fmt is ReportFormat.json else None)
     chosen = _departments(model, departments) or sorted(model.departments)
     th = _thresholds(retire_at, keep_below)
@@ -195,10 +163,10 @@ def audit_report(
     spot: list[dict[str, Any]] = []
     if spot_check and zombies:
         sample = random.Random(seed).sample(sorted(z.system for z in zombies), min(spot_check, len(zombies)))
-        out_data, conn = _sources(model, lab, outputs, connection)
+        where = sources(lab, outputs, connection)
         hosts = {h.name: sid for sid in sample for h in model.systems[sid].legacy_hosts}
-        with _store(state) as store:
-            evidence = _collect(model, store, out_data, conn, state, hosts, 30, 3)
+        with open_store(state) as store:
+            evidence = collect_evidence(model, where, store, state, hosts)
         again = {s.system: s for s in score_city(model, evidence, th, sample)}
         spot = [{"system": sid, "before": scores[sid].score, "now": again[sid].score,
                  "verdict": again[sid].verdict, "confirmed": again[sid].verdict == "retire"} for sid in sample]

@@ -11,6 +11,12 @@ from typing import Annotated
 
 import typer
 
+from infra.plan import PlanError
+from infra.preview import preview_all
+from infra.preview import stacks as city_stacks
+from infra.render import summary as render_summary
+from infra.render import tree
+from jiyue.stacks import stack_names
 from jiyue.status import ExitStatus
 
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
@@ -31,8 +37,6 @@ def stacks(
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
     """List the stacks: <zone>-<site>-foundation, then <zone>-<site>-<department> for each department."""
-    from jiyue.stacks import stack_names
-
     model = load(city, fmt)
     names = stack_names(model)
     if fmt is TextJson.json:
@@ -58,12 +62,6 @@ def preview(
     stack, {"stack", "resources": [{"urn", "type", "name", "parent", "inputs"}]}, inputs as the engine
     receives them (camelCase). Exits 2 for an unknown stack or a registry the program cannot build.
     """
-    from infra.plan import PlanError
-    from infra.preview import preview_all
-    from infra.preview import stacks as city_stacks
-    from infra.render import summary as render_summary
-    from infra.render import tree
-
     if bool(stack) == all_stacks:
         err().print("give --stack S (one or more) or --all", style="bold red")
         exit_with(ExitStatus.BAD_INPUT)

@@ -11,6 +11,7 @@ from rich.table import Table
 from jiyue.ipam import plan, write_lock
 from jiyue.registry.diagnostics import Diagnostic, Severity
 from jiyue.registry.generate import generate
+from jiyue.registry.schemas import export
 from jiyue.registry.summary import summarize
 from jiyue.status import ExitStatus
 
@@ -216,8 +217,6 @@ def city_schema(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the JSON Schema files.")] = Path("schemas"),
 ) -> None:
     """Export the registry's JSON Schemas (what the yaml-language-server modelines point at)."""
-    from jiyue.registry.schemas import export
-
     for path in export(out_dir):
         out().print(f"wrote {path}")
 

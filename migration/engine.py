@@ -13,9 +13,8 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,9 @@ from jiyue.registry.schema import Site, System
 from jiyue.stacks import StackName
 
 from . import verify
-from .inventory import Connection, build_inventory, department_inventory, write_inventory
-from .runner import Runner, RunnerSettings
-from .state import State, Store
+from .inventory import Connection, department_inventory, write_inventory
+from .runner import Runner
+from .state import ORDER, State, Store
 
 Hook = Callable[[str, str], None]  # (system, step just finished)
 
@@ -70,8 +69,8 @@ FORWARD: dict[State, tuple[str, State]] = {
 PLAYBOOK = {"precheck": "precheck.yml", "replicate": "replicate.yml", "test-cutover": "test_cutover.yml",
             "cutover": "cutover.yml", "rollback": "rollback.yml", "finalize": "finalize.yml",
             "decommission": "decommission.yml"}
-RANK = {s: i for i, s in enumerate([State.planned, State.prechecked, State.replicated, State.test_cutover,
-                                      State.verified_test, State.cutover, State.verified, State.finalized])}
+#: how far along the forward path a state is
+RANK = {s: i for i, s in enumerate(ORDER)}
 
 
 def run_id() -> str:
@@ -233,7 +232,7 @@ class Engine:
         if step == "precheck":
             self.gate(system)
         if step in ("verify-test", "verify"):
-            return self._verify(system, step)
+            return self._check(system, step)
         r = self.runner.run(PLAYBOOK[step], self.extravars(system), label=f"{system.id}-{step}",
                             inventory=self.inventory_for(system))
         detail = {"changed": r.changed, "artifacts": str(r.artifacts)}
@@ -246,7 +245,12 @@ class Engine:
     def gate(self, system: System) -> None:
         precheck_gate(system)
 
-    def _verify(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
+    def verify(self, system_id: str) -> StepResult:
+        """Run the system's verification suite again (T4.3: every target against its sources, as
+        they are now); records the step, changes no state."""
+        return self._step(self.model.systems[system_id], "verify")
+
+    def _check(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
         pairs = [verify.Pair(p["source"], p["target"], p["services"], p["data_paths"], p["databases"])
                  for p in self.pairs(system)]
         directory = self.run_dir / "verify" / f"{system.id}-{step}"
@@ -311,34 +315,6 @@ class Engine:
 
         with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
             return [o for outs in pool.map(one, systems_by_department) for o in outs]
-
-
-@contextmanager
-def engine_run(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection, state: Path,
-               systems: list[str], *, argv: list[str], settings: RunnerSettings | None = None,
-               on_event: Callable[[dict[str, Any]], None] | None = None, hook: Hook | None = None,
-               progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[Engine, Store]]:
-    """One driver run over ``state`` for ``systems`` (registered and planned if new), with the
-    inventory of their departments, as ``jiyue migrate run`` sets it up without its wave plan:
-    for the benchmarks and the fault tests. A second run on the same state resumes from it."""
-    deps = sorted({model.department_of[s] for s in systems})
-    with Store.open(state) as store:
-        rid = run_id()
-        run_dir = state.parent / "runs" / rid
-        store.run_started(rid, argv)
-        for sid in systems:
-            store.register(sid, model.department_of[sid])
-            if store.get(sid).state is State.registered:
-                store.transition(sid, State.planned, run_id=rid)
-        inventory = write_inventory(build_inventory(model, ip, outputs, conn, departments=deps),
-                                    run_dir / "inventory.yml")
-        runner = Runner(run_dir / "ansible", inventory, settings=settings, on_event=on_event)
-        engine = Engine(model, ip, outputs, conn, store, runner, inventory, run_dir, rid, hook=hook, progress=progress)
-        try:
-            yield engine, store
-        finally:
-            engine.discard_key()
-            store.run_finished(rid, "done")
 
 
 def precheck_gate(system: System) -> None:

@@ -1,1 +1,2 @@
-"""The audit (T1): evidence from live hosts, the zombie score (T1.2), integration lists (T2.1)."""
+"""The audit (T1): the zombie score (T1.2) of the evidence collected from live hosts, and each
+department's integration list (T2.1)."""

@@ -45,8 +45,9 @@ from typing import Any
 import pytest
 
 from migration import probes
-from migration.engine import Engine, engine_run, service_name
+from migration.engine import Engine, service_name
 from migration.inventory import Connection, read_outputs
+from migration.run import Sources, run_systems
 from migration.runner import RunnerSettings
 from migration.state import State, Store
 
@@ -113,12 +114,12 @@ def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
 def driver(fl: FaultLab, name: str, systems: list[str], *, hook: Callable[[str, str], None] | None = None,
            on_event: Callable[[dict[str, Any]], None] | None = None,
            progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[Engine, Store]]:
-    """One driver run over the state ``<tmp>/<name>/state.db``, as ``jiyue migrate run`` sets it
-    up (a second ``driver`` on the same name resumes from that state)."""
-    with engine_run(fl.model, fl.ip, fl.outputs, fl.conn, fl.tmp / name / "state.db", systems,
-                    argv=["test_faults", name], settings=RunnerSettings(timeout=600), on_event=on_event, hook=hook,
-                    progress=progress) as run:
-        yield run
+    """One driver run over the state ``<tmp>/<name>/state.db``, set up as ``jiyue migrate run``
+    sets it up (a second ``driver`` on the same name resumes from that state)."""
+    with run_systems(fl.model, Sources(fl.outputs, fl.conn), fl.tmp / name / "state.db", systems,
+                     argv=["test_faults", name], ip=fl.ip, settings=RunnerSettings(timeout=600), on_event=on_event,
+                     hook=hook, progress=progress) as run:
+        yield run.engine, run.store
 
 
 # --------------------------------------------------------------------------- what must hold

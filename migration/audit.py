@@ -1,4 +1,5 @@
-"""Collecting the audit's evidence from live hosts, through the bastion, with Ansible."""
+"""Collecting the audit's evidence (T1.1, T1.2) from live hosts, through the bastion, with Ansible;
+the evidence is kept in the state database, the scores are :mod:`jiyue.audit.score`'s."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from typing import Any
 
 from jiyue.registry import CityModel
 
-COLLECTOR = Path(__file__).with_name("collector.py")
+from .runner import Runner
+from .state import Store
+
+COLLECTOR = Path(__file__).with_name("audit_collector.py")
 DOWN = {"status": "down"}
 
 
-def collect(model: CityModel, runner: Any, hosts: dict[str, str], *, days: float = 30, window: float = 3
+def collect(model: CityModel, runner: Runner, hosts: dict[str, str], *, days: float = 30, window: float = 3
             ) -> dict[str, dict[str, Any] | None]:
     """Run the collector on ``hosts`` (legacy host -> system id); None for a host that is down.
     Read-only on the hosts; idempotent (running it again just adds newer evidence)."""
@@ -30,12 +34,12 @@ def collect(model: CityModel, runner: Any, hosts: dict[str, str], *, days: float
     return out
 
 
-def store_evidence(store: Any, hosts: dict[str, str], evidence: dict[str, dict[str, Any] | None]) -> None:
+def store_evidence(store: Store, hosts: dict[str, str], evidence: dict[str, dict[str, Any] | None]) -> None:
     for h, data in evidence.items():
         store.add_evidence(hosts[h], f"host:{h}", data if data is not None else DOWN)
 
 
-def latest_evidence(store: Any) -> dict[str, dict[str, Any] | None]:
+def latest_evidence(store: Store) -> dict[str, dict[str, Any] | None]:
     """The newest evidence per host (None when the newest says the host was down)."""
     out: dict[str, dict[str, Any] | None] = {}
     for row in store.evidence():

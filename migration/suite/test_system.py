@@ -1,0 +1,51 @@
+"""T4.3 functional verification of one system: every target host against what its sources held."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from migration import probes
+from migration.suite.conftest import TARGETS
+
+
+@pytest.mark.parametrize(("target", "service"), [(t, s) for t, e in TARGETS.items() for s in e["services"]])
+def test_service_running_and_enabled(host: Any, target: str, service: str) -> None:
+    svc = host(target).service(service)
+    assert svc.is_running, f"{service} is not running on {target}"
+    assert svc.is_enabled, f"{service} is not enabled on {target}"
+
+
+@pytest.mark.parametrize(("target", "port"), [(t, p) for t, e in TARGETS.items() for p in e["ports"]])
+def test_port_listening(host: Any, target: str, port: int) -> None:
+    # on whatever address the source listened (PostgreSQL on loopback only, nginx on all)
+    listening = host(target).socket.get_listening_sockets()
+    assert any(s.rsplit(":", 1)[-1] == str(port) for s in listening), f"nothing listens on {target}:{port}"
+
+
+@pytest.mark.parametrize("target", [t for t, e in TARGETS.items() if e["http"]])
+def test_web_answers_equal_the_source(host: Any, target: str) -> None:
+    expected = TARGETS[target]["http"]
+    got = probes.run(host(target), probes.HTTP, TARGETS[target]["http_requests"])
+    assert got == expected, "the target answers differently from the source"
+
+
+@pytest.mark.parametrize(("target", "database"), [(t, d) for t, e in TARGETS.items() for d in e["databases"]])
+def test_database_equals_the_frozen_source(host: Any, target: str, database: str) -> None:
+    expected = TARGETS[target]["databases"][database]
+    got = probes.run(host(target), probes.DATABASES, [database])[database]
+    assert got is not None, f"database {database} is missing on {target}"
+    assert {t: v[0] for t, v in got.items()} == {t: v[0] for t, v in expected.items()}, "row counts differ"
+    assert got == expected, "table checksums differ"
+
+
+@pytest.mark.parametrize(("target", "path"), [(t, p) for t, e in TARGETS.items() for p in e["files"]])
+def test_files_manifest_equal(host: Any, target: str, path: str) -> None:
+    expected = TARGETS[target]["files"][path]
+    got = probes.run(host(target), probes.FILES, [path])[path]
+    assert got is not None, f"{path} is missing on {target}"
+    missing = sorted(set(expected) - set(got))[:5]
+    extra = sorted(set(got) - set(expected))[:5]
+    differ = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])[:5]
+    assert not (missing or extra or differ), f"missing {missing}, extra {extra}, different {differ}"
