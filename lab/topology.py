@@ -33,8 +33,10 @@ egress transit, segments 2-5 the department edges (a /30 each, by IP-plan slot),
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,9 @@ from netaddr import IPAddress, IPNetwork, IPSet
 
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
-from jiyue.registry.schema import Site, Zone
+from jiyue.registry.schema import Department, LegacyHost, Site, System, Zone
 from jiyue.stacks import StackName
+from lab.lab import HostSpec, Lab
 
 ROLES = ("legacy", "target", "bastion", "egress", "internet")
 ZONE_CODE = {Zone.intranet: "i", Zone.extranet: "e"}
@@ -142,6 +145,11 @@ def _addr(net: IPNetwork, n: int) -> str:
     return str(IPAddress(net.first + n))
 
 
+def _ip(cidr: str) -> str:
+    """``10.0.0.1/30`` -> ``10.0.0.1``."""
+    return cidr.split("/")[0]
+
+
 def _slash30(block: IPNetwork, index: int) -> tuple[str, str]:
     """The two usable addresses (with /30) of the ``index``-th /30 of ``block``."""
     first = block.first + 4 * index
@@ -151,21 +159,26 @@ def _slash30(block: IPNetwork, index: int) -> tuple[str, str]:
 
 
 def _reserved(model: CityModel, zone: Zone, index: int) -> IPNetwork:
+    """Segment ``index`` of the zone's primary supernet (1: DCI and egress transit, 2-5: department edges)."""
     a = model.city.addressing
     sup = _net(a.supernets[zone].primary)
     size = 2 ** (32 - a.segment_prefix)
     return IPNetwork(f"{IPAddress(sup.first + index * size)}/{a.segment_prefix}")
 
 
+def _mgmt_block(model: CityModel, zone: Zone, site: Site) -> str:
+    """The zone's /24 of the site's management range (the intranet the first, the extranet the second)."""
+    mg = _net(getattr(model.city.addressing.management, site.value))
+    return f"{IPAddress(mg.first + list(Zone).index(zone) * 256)}/24"
+
+
+def _site_ranges(model: CityModel, zone: Zone, site: Site) -> list[str]:
+    return [getattr(model.city.addressing.supernets[zone], site.value), _mgmt_block(model, zone, site)]
+
+
 def _zone_ranges(model: CityModel, zone: Zone) -> list[str]:
-    a = model.city.addressing
-    mg = {s: ip_mgmt for s, ip_mgmt in (("primary", a.management.primary), ("dr", a.management.dr))}
-    return [a.supernets[zone].primary, a.supernets[zone].dr, *_mgmt_of_zone(model, zone, mg)]
-
-
-def _mgmt_of_zone(model: CityModel, zone: Zone, mg: dict[str, str]) -> list[str]:
-    k = list(Zone).index(zone)
-    return [f"{IPAddress(_net(c).first + k * 256)}/24" for c in mg.values()]
+    sup = model.city.addressing.supernets[zone]
+    return [sup.primary, sup.dr, *(_mgmt_block(model, zone, site) for site in Site)]
 
 
 def _lan_gateway(lan: IPNetwork, used: set[str]) -> str:
@@ -185,8 +198,6 @@ def controller_block(model: CityModel) -> IPNetwork:
 def free_controller_slot(model: CityModel) -> int:
     """The first /29 of the controller block no interface of the machine uses yet, so that labs
     of the same city (the demo's, the tests') coexist: each lab's two bastion links get their own."""
-    import subprocess
-
     block = controller_block(model)
     used = IPSet()
     for line in subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True,
@@ -200,200 +211,227 @@ def free_controller_slot(model: CityModel) -> int:
     raise RuntimeError(f"every controller link of {block} is taken: take a lab down first")
 
 
+# --------------------------------------------------------------------------- planning, layer by layer
+
+
+@dataclass
+class _Draft:
+    """The plan while :func:`plan_lab` assembles it; each layer appends to it in order."""
+
+    model: CityModel
+    ip: IpPlan
+    sites: list[Site]
+    routers: dict[str, Router] = field(default_factory=dict)
+    hosts: list[LabHost] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    root_links: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    protect: list[str] = field(default_factory=list)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    egress_nft: str = ""
+    egress_routes: list[tuple[str, str]] = field(default_factory=list)
+    probe_points: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+
+    def router(self, zone: Zone, site: Site) -> Router:
+        node = router_node(zone, site)
+        if node not in self.routers:
+            self.routers[node] = Router(node)
+        return self.routers[node]
+
+    def bridge(self, zone: Zone, site: Site, cidr: str, gateway: str) -> tuple[str, str]:
+        """(router node, bridge) of the segment with that gateway, the bridge added if new."""
+        r = self.router(zone, site)
+        gw = f"{gateway}/{_net(cidr).prefixlen}"
+        for name, have in r.bridges.items():
+            if have == gw:
+                return r.node, name
+        name = "br-" + str(len(r.bridges))
+        r.bridges[name] = gw
+        return r.node, name
+
+
+def _protected_ranges(d: _Draft) -> None:
+    """Every range the city owns: the machine's namespace routes none of them out of the lab."""
+    a, city = d.model.city.addressing, d.model.city
+    for zone in Zone:
+        d.protect += _zone_ranges(d.model, zone)
+    d.protect += [a.management.primary, a.management.dr, a.legacy_map, city.egress.external_cidr]
+
+
+def _management(d: _Draft, zone: Zone, controller_slot: int) -> None:
+    """The zone's management segments on its routers: the bastion at the primary site, reached
+    over its own link from the controller, and a management host at the DR site behind it."""
+    root_addr, node_addr = _slash30(controller_block(d.model), 2 * controller_slot + list(Zone).index(zone))
+    d.root_links.append((bastion_name(zone), f"b{ZONE_CODE[zone]}", "ctl0", root_addr, node_addr))
+    for site in d.sites:
+        seg = d.ip.management(zone, site)
+        node, br = d.bridge(zone, site, seg.cidr, seg.gateway)
+        addr = _addr(_net(seg.cidr), 10)
+        primary = site is Site.primary
+        d.hosts.append(LabHost(bastion_name(zone, site), "bastion", zone.value, site.value, None,
+                               _ip(node_addr) if primary else addr, node, br, f"{addr}/{_net(seg.cidr).prefixlen}",
+                               seg.gateway, None if primary else bastion_name(zone)))
+
+
+def _dci(d: _Draft, zone: Zone) -> None:
+    """The link between the zone's two sites: the primary routes the DR ranges over it, the DR
+    site's default route points back."""
+    p_addr, d_addr = _slash30(_reserved(d.model, zone, 1), 0)
+    d.links.append(Link(router_node(zone, Site.primary), "dci", router_node(zone, Site.dr), "dci", p_addr, d_addr))
+    d.router(zone, Site.primary).routes += [(c, _ip(d_addr)) for c in _site_ranges(d.model, zone, Site.dr)]
+    d.router(zone, Site.dr).routes.append(("default", _ip(p_addr)))
+
+
+def _department_targets(d: _Draft, dep: str, targets: Targets) -> None:
+    """The department's stacks in the lab's outputs, and a host for every running target, on
+    the department segment of its zone router."""
+    for zone in d.model.zones_of(dep):
+        for site in d.sites:
+            stack = str(StackName(zone, site, dep))
+            systems = targets[stack] if site is Site.primary else targets.get(stack, {})
+            d.outputs[stack] = {"zone": zone.value, "site": site.value, "department": dep,
+                                "segment": systems[next(iter(systems))]["segment"] if systems else None,
+                                "systems": systems}
+            seg = d.ip.segment(dep, zone, site)
+            for sys_id, data in systems.items():
+                for h in data["hosts"]:
+                    if h["state"] != "running":
+                        continue
+                    node, br = d.bridge(zone, site, seg.cidr, seg.gateway)
+                    d.hosts.append(LabHost(h["name"], "target", zone.value, site.value, dep, h["address"], node, br,
+                                           f"{h['address']}/{_net(seg.cidr).prefixlen}", seg.gateway,
+                                           bastion_name(zone), system=sys_id))
+
+
+def _lan_zones(dep: Department) -> tuple[dict[str, set[Zone]], dict[str, set[str]]]:
+    """Per legacy LAN of the department: the zones its systems are in, and the addresses its hosts use."""
+    zones: dict[str, set[Zone]] = {}
+    used: dict[str, set[str]] = {}
+    for s in dep.systems:
+        for h in s.legacy_hosts:
+            zones.setdefault(h.lan, set()).add(s.zone)
+            used.setdefault(h.lan, set()).add(h.address)
+    return zones, used
+
+
+def _edge_uplinks(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, set[Zone]]) -> dict[Zone, str]:
+    """The edge's link to the primary router of each zone its LANs serve (a /30 by IP-plan slot),
+    with routes both ways: the zone's ranges from the edge, the LANs' mapped blocks from the zone.
+    Returns the edge's interface toward each zone."""
+    slot = d.ip.slots[dep.id]
+    zone_ifs: dict[Zone, str] = {}
+    for zone in sorted({z for zs in lan_zones.values() for z in zs}, key=list(Zone).index):
+        transit = IPNetwork(f"{_reserved(d.model, zone, 2).ip}/{d.model.city.addressing.segment_prefix - 2}")
+        z_addr, d_addr = _slash30(transit, slot)
+        zone_ifs[zone] = f"z{ZONE_CODE[zone]}"
+        d.links.append(Link(router_node(zone, Site.primary), f"d{slot}", edge.node, zone_ifs[zone], z_addr, d_addr))
+        edge.routes += [(c, _ip(z_addr)) for c in _zone_ranges(d.model, zone)]
+        for lan in dep.legacy_lans:
+            if zone in lan_zones.get(lan.id, set()):
+                d.router(zone, Site.primary).routes.append((d.ip.legacy_block(dep.id, lan.id), _ip(d_addr)))
+    return zone_ifs
+
+
+def _edge_lans(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, set[Zone]],
+               used: dict[str, set[str]], zone_ifs: dict[Zone, str]) -> None:
+    """A bridge per legacy LAN with its legacy hosts at their registry addresses, the LAN mapped
+    1:1 into the department's block (prefix NAT both ways), forwarding only toward the LAN's own
+    zones: the edge's nftables ruleset."""
+    dnat, snat, fwd = [], [], []
+    for lan in dep.legacy_lans:
+        if lan.id not in lan_zones:
+            continue
+        lan_net = _net(lan.cidr)
+        gw = _lan_gateway(lan_net, used[lan.id])
+        br = "l-" + str(len(edge.bridges))
+        edge.bridges[br] = f"{gw}/{lan_net.prefixlen}"
+        block = d.ip.legacy_block(dep.id, lan.id)
+        dnat.append(f"ip daddr {block} dnat ip prefix to ip daddr map {{ {block} : {lan.cidr} }}")
+        snat.append(f"ip saddr {lan.cidr} snat ip prefix to ip saddr map {{ {lan.cidr} : {block} }}")
+        for z in lan_zones[lan.id]:
+            fwd.append(f'iifname "{br}" oifname "{zone_ifs[z]}" accept')
+            fwd.append(f'iifname "{zone_ifs[z]}" oifname "{br}" accept')
+        d.protect.append(lan.cidr)
+        for s in dep.systems:
+            for h in s.legacy_hosts:
+                if h.lan == lan.id:
+                    d.hosts.append(LabHost(h.name, "legacy", s.zone.value, None, dep.id,
+                                           d.ip.mapped_address(dep.id, lan.id, h.address), edge.node, br,
+                                           f"{h.address}/{lan_net.prefixlen}", gw, bastion_name(s.zone),
+                                           system=s.id, legacy_name=h.name))
+    edge.nft = _edge_ruleset(dnat, snat, fwd)
+
+
+def _department_edge(d: _Draft, dep_id: str) -> None:
+    """The department's machine room: a router namespace holding its legacy LANs (if it has
+    legacy hosts), linked to the zones it uses."""
+    dep = d.model.departments[dep_id]
+    if not any(s.legacy_hosts for s in dep.systems):
+        return
+    edge = d.routers[dept_node(dep_id)] = Router(dept_node(dep_id))
+    lan_zones, used = _lan_zones(dep)
+    zone_ifs = _edge_uplinks(d, dep, edge, lan_zones)
+    _edge_lans(d, dep, edge, lan_zones, used, zone_ifs)
+
+
+def _egress(d: _Draft) -> str | None:
+    """The extranet's egress host behind the egress site's router, SNAT toward the internet stub;
+    returns the stub's address (None when no zone has Internet access)."""
+    city = d.model.city
+    ext = next((z for z in Zone if city.zones[z].internet), None)
+    if ext is None:
+        return None
+    z_addr, e_addr = _slash30(_reserved(d.model, ext, 1), 1)
+    ext_net = _net(city.egress.external_cidr)
+    e_ext = _addr(ext_net, 1)
+    i_addr = f"{_addr(ext_net, 100)}/{ext_net.prefixlen}"
+    site = city.egress.site
+    d.links.append(Link(router_node(ext, site), "egress", EGRESS_HOST, "eth0", z_addr, e_addr))
+    d.hosts.append(LabHost(EGRESS_HOST, "egress", ext.value, site.value, None, _ip(e_addr), router_node(ext, site),
+                           None, e_addr, None, bastion_name(ext)))
+    d.hosts.append(LabHost(INTERNET_HOST, "internet", None, None, None, _ip(i_addr), EGRESS_HOST, None, i_addr,
+                           None, None))
+    d.router(ext, site).routes.append(("default", _ip(e_addr)))
+    d.egress_routes = [(c, _ip(z_addr)) for c in _zone_ranges(d.model, ext)]
+    d.egress_nft = _egress_ruleset(_zone_ranges(d.model, ext), city.egress.allowed_ports, e_ext)
+    return _ip(i_addr)
+
+
+def _probe_points(d: _Draft, internet: str | None) -> None:
+    """Each zone and site's bastion (sshd), the internet stub's web server and, as a port the
+    egress does not open, the stub's sshd (a destination only)."""
+    for zone in Zone:
+        for site in d.sites:
+            b = next(h for h in d.hosts if h.name == bastion_name(zone, site))
+            d.probe_points[f"{zone.value}-{site.value}"] = (b.name, _ip(b.cidr), 22)
+    if internet is not None:
+        d.probe_points["internet"] = (INTERNET_HOST, internet, 80)
+        d.probe_points["internet:22"] = (INTERNET_HOST, internet, 22)
+
+
 def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], targets: Targets, *, with_dr: bool = True,
              controller_slot: int = 0) -> LabPlan:
     """Everything the lab will create for ``departments``, decided without touching the machine.
     ``targets`` is the per-system data of the department stacks (a DR stack the city does not have
     has no systems); ``controller_slot`` picks which /29 of the controller block this lab's bastion
     links use."""
-    deps = [d for d in departments]
-    unknown = [d for d in deps if d not in model.departments]
+    deps = list(departments)
+    unknown = [dep for dep in deps if dep not in model.departments]
     if unknown:
         raise KeyError(", ".join(unknown))
-    city = model.city
-    routers: dict[str, Router] = {}
-    hosts: list[LabHost] = []
-    links: list[Link] = []
-    root_links: list[tuple[str, str, str, str, str]] = []
-    protect: list[str] = []
-    outputs: dict[str, dict[str, Any]] = {}
-
+    d = _Draft(model, ip, [Site.primary, Site.dr] if with_dr else [Site.primary])
+    _protected_ranges(d)
     for zone in Zone:
-        protect += _zone_ranges(model, zone)
-    protect += [city.addressing.management.primary, city.addressing.management.dr,
-                city.addressing.legacy_map, city.egress.external_cidr]
-
-    def router(zone: Zone, site: Site) -> Router:
-        node = router_node(zone, site)
-        if node not in routers:
-            routers[node] = Router(node)
-        return routers[node]
-
-    def bridge_for(zone: Zone, site: Site, seg_name: str, cidr: str, gateway: str) -> tuple[str, str]:
-        r = router(zone, site)
-        br = "br-" + str(len(r.bridges))
-        for name, gw in r.bridges.items():
-            if gw == f"{gateway}/{_net(cidr).prefixlen}":
-                return r.node, name
-        r.bridges[br] = f"{gateway}/{_net(cidr).prefixlen}"
-        return r.node, br
-
-    # ---- per zone: routers, DCI, bastion and DR management host
-    ctl = controller_block(model)
-    for k, zone in enumerate(Zone):
-        sites = [Site.primary, Site.dr] if with_dr else [Site.primary]
-        for site in sites:
-            seg = ip.management(zone, site)
-            node, br = bridge_for(zone, site, seg.name, seg.cidr, seg.gateway)
-            name = bastion_name(zone, site)
-            addr = _addr(_net(seg.cidr), 10)
-            hosts.append(LabHost(name, "bastion", zone.value, site.value, None, addr if site is Site.dr else "",
-                                 node, br, f"{addr}/{_net(seg.cidr).prefixlen}", seg.gateway,
-                                 None if site is Site.primary else bastion_name(zone)))
+        _management(d, zone, controller_slot)
         if with_dr:
-            dci = _reserved(model, zone, 1)
-            p_addr, d_addr = _slash30(dci, 0)
-            links.append(Link(router_node(zone, Site.primary), "dci", router_node(zone, Site.dr), "dci",
-                              p_addr, d_addr))
-            router(zone, Site.primary).routes += [(c, d_addr.split("/")[0]) for c in _site_ranges(model, zone, Site.dr)]
-            router(zone, Site.dr).routes.append(("default", p_addr.split("/")[0]))
-        # the controller's link to the zone's bastion
-        root_addr, node_addr = _slash30(ctl, 2 * controller_slot + k)
-        root_links.append((bastion_name(zone), f"b{ZONE_CODE[zone]}", "ctl0", root_addr, node_addr))
-    # the bastion's controller address is how the controller reaches it
-    hosts = [
-        (LabHost(h.name, h.role, h.zone, h.site, h.department,
-                 next(rl[4] for rl in root_links if rl[0] == h.name).split("/")[0], h.node, h.bridge, h.cidr,
-                 h.gateway, None)
-         if h.role == "bastion" and h.site == "primary" else h)
-        for h in hosts
-    ]
-
-    # ---- department segments and target hosts, from the stack-output contract
+            _dci(d, zone)
     for dep in deps:
-        for zone in model.zones_of(dep):
-            for site in ([Site.primary, Site.dr] if with_dr else [Site.primary]):
-                stack = str(StackName(zone, site, dep))
-                systems = targets[stack] if site is Site.primary else targets.get(stack, {})
-                outputs[stack] = {"zone": zone.value, "site": site.value, "department": dep,
-                                  "segment": systems[next(iter(systems))]["segment"] if systems else None,
-                                  "systems": systems}
-                seg = ip.segment(dep, zone, site)
-                for sys_id, data in systems.items():
-                    for h in data["hosts"]:
-                        if h["state"] != "running":
-                            continue
-                        node, br = bridge_for(zone, site, seg.name, seg.cidr, seg.gateway)
-                        hosts.append(LabHost(h["name"], "target", zone.value, site.value, dep, h["address"], node,
-                                             br, f"{h['address']}/{_net(seg.cidr).prefixlen}", seg.gateway,
-                                             bastion_name(zone), system=sys_id))
-
-    # ---- department edges and legacy hosts
-    for dep_id in deps:
-        dep = model.departments[dep_id]
-        if not any(s.legacy_hosts for s in dep.systems):
-            continue
-        node = dept_node(dep_id)
-        edge = Router(node)
-        routers[node] = edge
-        slot = ip.slots[dep_id]
-        lan_zones: dict[str, set[Zone]] = {}
-        used: dict[str, set[str]] = {}
-        for s in dep.systems:
-            for h in s.legacy_hosts:
-                lan_zones.setdefault(h.lan, set()).add(s.zone)
-                used.setdefault(h.lan, set()).add(h.address)
-        zone_ifs: dict[Zone, str] = {}
-        for zone in sorted({z for zs in lan_zones.values() for z in zs}, key=list(Zone).index):
-            transit = IPNetwork(f"{_reserved(model, zone, 2).ip}/{city.addressing.segment_prefix - 2}")
-            z_addr, d_addr = _slash30(transit, slot)
-            ifname = f"z{ZONE_CODE[zone]}"
-            zone_ifs[zone] = ifname
-            links.append(Link(router_node(zone, Site.primary), f"d{slot}", node, ifname, z_addr, d_addr))
-            for c in _zone_ranges(model, zone):
-                edge.routes.append((c, z_addr.split("/")[0]))
-            for lan in dep.legacy_lans:
-                if zone in lan_zones.get(lan.id, set()):
-                    router(zone, Site.primary).routes.append((ip.legacy_block(dep_id, lan.id), d_addr.split("/")[0]))
-        nat_dnat, nat_snat, fwd = [], [], []
-        for lan in dep.legacy_lans:
-            if lan.id not in lan_zones:
-                continue
-            lan_net = _net(lan.cidr)
-            gw = _lan_gateway(lan_net, used[lan.id])
-            br = "l-" + str(len(edge.bridges))
-            edge.bridges[br] = f"{gw}/{lan_net.prefixlen}"
-            block = ip.legacy_block(dep_id, lan.id)
-            nat_dnat.append(f"ip daddr {block} dnat ip prefix to ip daddr map {{ {block} : {lan.cidr} }}")
-            nat_snat.append(f"ip saddr {lan.cidr} snat ip prefix to ip saddr map {{ {lan.cidr} : {block} }}")
-            for z in lan_zones[lan.id]:
-                fwd.append(f'iifname "{br}" oifname "{zone_ifs[z]}" accept')
-                fwd.append(f'iifname "{zone_ifs[z]}" oifname "{br}" accept')
-            protect.append(lan.cidr)
-            for s in dep.systems:
-                for h in s.legacy_hosts:
-                    if h.lan != lan.id:
-                        continue
-                    hosts.append(LabHost(h.name, "legacy", s.zone.value, None, dep_id,
-                                         ip.mapped_address(dep_id, lan.id, h.address), node, br,
-                                         f"{h.address}/{lan_net.prefixlen}", gw, bastion_name(s.zone),
-                                         system=s.id, legacy_name=h.name))
-        edge.nft = _edge_ruleset(nat_dnat, nat_snat, fwd)
-
-    # ---- the extranet's egress and the internet stub
-    egress_routes: list[tuple[str, str]] = []
-    egress_nft = ""
-    ext = next((z for z in Zone if city.zones[z].internet), None)
-    if ext is not None:
-        etransit = _reserved(model, ext, 1)
-        z_addr, e_addr = _slash30(etransit, 1)
-        ext_net = _net(city.egress.external_cidr)
-        e_ext = f"{_addr(ext_net, 1)}/{ext_net.prefixlen}"
-        i_addr = f"{_addr(ext_net, 100)}/{ext_net.prefixlen}"
-        site = city.egress.site
-        links.append(Link(router_node(ext, site), "egress", EGRESS_HOST, "eth0", z_addr, e_addr))
-        hosts.append(LabHost(EGRESS_HOST, "egress", ext.value, site.value, None, e_addr.split("/")[0],
-                             router_node(ext, site), None, e_addr, None, bastion_name(ext)))
-        hosts.append(LabHost(INTERNET_HOST, "internet", None, None, None, i_addr.split("/")[0], EGRESS_HOST, None,
-                             i_addr, None, None))
-        router(ext, site).routes.append(("default", e_addr.split("/")[0]))
-        egress_routes = [(c, z_addr.split("/")[0]) for c in _zone_ranges(model, ext)]
-        ports = ", ".join(str(p) for p in city.egress.allowed_ports)
-        internal = ", ".join(_zone_ranges(model, ext))
-        egress_nft = f"""table ip jiyue_egress {{
-  chain forward {{
-    type filter hook forward priority filter; policy drop;
-    ct state established,related accept
-    iifname "eth0" oifname "ext0" ip saddr {{ {internal} }} tcp dport {{ {ports} }} accept
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat;
-    oifname "ext0" ip saddr {{ {internal} }} snat to {e_ext.split('/')[0]}
-  }}
-}}
-"""
-        protect.append(city.egress.external_cidr)
-
-    probe_points: dict[str, tuple[str, str, int]] = {}
-    for zone in Zone:
-        for site in ([Site.primary, Site.dr] if with_dr else [Site.primary]):
-            b = next(h for h in hosts if h.name == bastion_name(zone, site))
-            probe_points[f"{zone.value}-{site.value}"] = (b.name, b.cidr.split("/")[0], 22)
-    if ext is not None:
-        probe_points["internet"] = (INTERNET_HOST, i_addr.split("/")[0], 80)
-        # a port the egress does not open: the internet stub's sshd (destination only)
-        probe_points["internet:22"] = (INTERNET_HOST, i_addr.split("/")[0], 22)
-
-    return LabPlan(city=city.id, departments=deps, routers=list(routers.values()), hosts=hosts, links=links,
-                   root_links=root_links, protect=list(dict.fromkeys(protect)), outputs=outputs,
-                   egress_nft=egress_nft, egress_routes=egress_routes, probe_points=probe_points)
-
-
-def _site_ranges(model: CityModel, zone: Zone, site: Site) -> list[str]:
-    a = model.city.addressing
-    mg = _net(getattr(a.management, site.value))
-    k = list(Zone).index(zone)
-    return [getattr(a.supernets[zone], site.value), f"{IPAddress(mg.first + k * 256)}/24"]
+        _department_targets(d, dep, targets)
+    for dep in deps:
+        _department_edge(d, dep)
+    _probe_points(d, _egress(d))
+    return LabPlan(city=model.city.id, departments=deps, routers=list(d.routers.values()), hosts=d.hosts,
+                   links=d.links, root_links=d.root_links, protect=list(dict.fromkeys(d.protect)), outputs=d.outputs,
+                   egress_nft=d.egress_nft, egress_routes=d.egress_routes, probe_points=d.probe_points)
 
 
 def _edge_ruleset(dnat: list[str], snat: list[str], fwd: list[str]) -> str:
@@ -411,6 +449,25 @@ def _edge_ruleset(dnat: list[str], snat: list[str], fwd: list[str]) -> str:
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     {nl.join(fwd)}
+  }}
+}}
+"""
+
+
+def _egress_ruleset(internal_ranges: list[str], allowed_ports: Iterable[int], snat_to: str) -> str:
+    """Default-deny forwarding opening only the allowed ports from the zone, SNAT to the egress's
+    external address."""
+    ports = ", ".join(str(p) for p in allowed_ports)
+    internal = ", ".join(internal_ranges)
+    return f"""table ip jiyue_egress {{
+  chain forward {{
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "eth0" oifname "ext0" ip saddr {{ {internal} }} tcp dport {{ {ports} }} accept
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat;
+    oifname "ext0" ip saddr {{ {internal} }} snat to {snat_to}
   }}
 }}
 """
@@ -444,7 +501,7 @@ def probe_sources(plan: LabPlan) -> list[str]:
     return [p for p in plan.probe_points if ":" not in p]
 
 
-def seed_items(model: CityModel, plan: LabPlan) -> list[tuple[str, Any, Any]]:
+def seed_items(model: CityModel, plan: LabPlan) -> list[tuple[str, System, LegacyHost]]:
     """What ``lab.seed.seed_hosts`` needs for the plan's legacy hosts: (host, system, legacy host)."""
     items = []
     for h in plan.hosts:
@@ -463,6 +520,11 @@ def plan_as_json(plan: LabPlan) -> dict[str, Any]:
     return asdict(plan)
 
 
+def plan_text(plan: LabPlan) -> str:
+    """The plan as ``build`` writes it into the lab's directory (``plan.json``)."""
+    return json.dumps(plan_as_json(plan), ensure_ascii=False, indent=1) + "\n"
+
+
 Progress = Callable[[str], None]
 
 
@@ -470,10 +532,8 @@ def _quiet(_: str) -> None:
     pass
 
 
-def build(lab: Any, plan: LabPlan, progress: Progress = _quiet) -> None:
-    """Create everything ``plan`` describes in ``lab`` (a :class:`lab.Lab`)."""
-    from lab import HostSpec
-
+def build(lab: Lab, plan: LabPlan, progress: Progress = _quiet) -> None:
+    """Create everything ``plan`` describes in ``lab``."""
     t0 = time.monotonic()
     specs = [HostSpec(h.name, labels={k: v for k, v in (("role", h.role), ("zone", h.zone), ("site", h.site),
                                                         ("department", h.department), ("system", h.system))
@@ -526,7 +586,7 @@ def build(lab: Any, plan: LabPlan, progress: Progress = _quiet) -> None:
         lab.exec(INTERNET_HOST, ["sh", "-c", f"printf '%s' '{page}' > /var/www/html/index.html"])
         lab.service(INTERNET_HOST, "start", "nginx")
     write_outputs(plan, lab.dir / "outputs.json")
-    (lab.dir / "plan.json").write_text(json.dumps(plan_as_json(plan), ensure_ascii=False, indent=1) + "\n")
+    (lab.dir / "plan.json").write_text(plan_text(plan))
 
 
 _PROBE = """
@@ -544,10 +604,8 @@ print(json.dumps(res))
 """
 
 
-def probe(lab: Any, plan: LabPlan, timeout: float = 1.5) -> dict[str, dict[str, bool]]:
+def probe(lab: Lab, plan: LabPlan, timeout: float = 1.5) -> dict[str, dict[str, bool]]:
     """Real TCP connects from every probe point to every other; returns the observed matrix."""
-    from concurrent.futures import ThreadPoolExecutor
-
     def one(src: str) -> tuple[str, dict[str, bool]]:
         host = plan.probe_points[src][0]
         targets = [[dst, addr, port] for dst, (_, addr, port) in plan.probe_points.items()

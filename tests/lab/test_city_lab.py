@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -12,7 +14,10 @@ from netaddr import IPAddress, IPNetwork, IPSet
 from infra import outputs as contract
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import DEFAULT_CITY, load_city
-from lab.topology import expected_matrix, plan_lab
+from lab.topology import expected_matrix, plan_lab, plan_text
+
+#: the sample city's pilot plan as recorded: plan_lab is pure and deterministic
+RECORDED_PILOT_PLAN = Path(__file__).parent / "data" / "pilot_plan.json"
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +25,28 @@ def pilot():
     model = load_city(DEFAULT_CITY)
     ip = ip_plan(model)
     return model, ip, plan_lab(model, ip, model.city.pilot_departments, contract.city_targets(model, ip))
+
+
+def test_the_pilot_plan_is_the_recorded_one(pilot):
+    """Byte for byte what plan_lab gave before its layers were split; when the topology changes
+    on purpose, record it again: the plan.json ``build`` writes, i.e. ``plan_text(plan)``."""
+    _, _, plan = pilot
+    assert plan_text(plan) == RECORDED_PILOT_PLAN.read_text(encoding="utf-8")
+
+
+def test_the_plan_reads_the_targets_it_is_given(pilot):
+    model, ip, _ = pilot
+    targets = copy.deepcopy(contract.city_targets(model, ip))
+    stack = "intranet-primary-finance"
+    system = next(iter(targets[stack]))
+    host = targets[stack][system]["hosts"][0]
+    host["address"] = "10.0.99.99"
+    plan = plan_lab(model, ip, ["finance"], targets)
+    assert next(h for h in plan.hosts if h.name == host["name"]).address == "10.0.99.99"
+    assert plan.outputs[stack]["systems"] == targets[stack]
+    del targets[stack]
+    with pytest.raises(KeyError, match=stack):
+        plan_lab(model, ip, ["finance"], targets)
 
 
 def test_targets_sit_where_the_stack_outputs_put_them(pilot):
