@@ -19,7 +19,9 @@ from typing import Any
 
 import ansible_runner
 
-PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+from jiyue.paths import bundled
+
+PLAYBOOKS = bundled(__file__, "playbooks")
 
 EventSink = Callable[[dict[str, Any]], None]
 

@@ -19,13 +19,14 @@ from typing import Any
 from netaddr import IPAddress, IPNetwork
 from pydantic import BaseModel, ValidationError
 
+from ..paths import bundled
 from .diagnostics import Diagnostic, RegistryError, Severity, relpath
 from .schema import City, Department, System, Zone
 from .yamlio import LineDict, ReadError, line_of, read_yaml
 
 CITY_FILE = "city.yaml"
 DEPARTMENTS_DIR = "departments"
-DEFAULT_CITY = Path(__file__).resolve().parents[2] / "inventories" / "dalian"
+DEFAULT_CITY = bundled(str(Path(__file__).parent), "inventories") / "dalian"
 
 
 def _all_fields(*models: type[BaseModel]) -> set[str]:
