@@ -8,15 +8,15 @@ CITY ?= inventories/dalian
 SYSTEM_PACKAGES := debootstrap openssh-client rsync nftables iproute2 util-linux procps
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages demo test lint bench bench-lab schemas clean
+.PHONY: help setup system-packages demo test lint bench bench-lab schemas lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 system-packages: ## Install the Debian packages the lab needs (as root; a no-op otherwise)
@@ -80,6 +80,12 @@ bench-lab: setup ## The lab's benchmarks (root; minutes): lab up/down, replicate
 
 schemas: setup ## Regenerate the registry's JSON Schemas in schemas/
 	$(BIN)/jiyue city schema --out schemas
+
+lock: ## Resolve the dependencies afresh into constraints.txt (in a throw-away virtualenv)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^jiyue==\|^pip=='; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
