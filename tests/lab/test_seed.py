@@ -1,4 +1,4 @@
-"""Seeding legacy hosts (lab/seed.py): services, deterministic data, activity for systems in use
+"""Seeding legacy hosts (lab/seed/): services, deterministic data, activity for systems in use
 and none for idle ones, the manifest, idempotence.
 
 The lab tests use their own lab ("seedt", no network links: Lab.exec needs none) with four hosts
@@ -8,7 +8,9 @@ and an idle (yearly) finance system on one mixed host (nginx + postgresql + file
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -17,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from jiyue.registry.model import load_city
-from jiyue.registry.schema import LegacyHost, System
+from jiyue.registry.schema import Frequency, LegacyHost, System
 from lab import HostSpec, Lab
 from lab import seed as S
+from lab.seed import base, files, tree
 
 CITY = Path(__file__).resolve().parents[2] / "inventories" / "dalian"
 NOW = time.time()
@@ -65,24 +68,34 @@ def test_names_are_sanitized_for_accounts_and_roles() -> None:
 def test_data_is_deterministic_sized_and_dated_before_last_update() -> None:
     system, legacy = _pick("archives-digital", "archives-digital-files1")
     budget = int(legacy.data_gb * S.BYTES_PER_HOST)
-    a = S._tree_entries(system, "/srv/digital", budget, 0)
-    b = S._tree_entries(system, "/srv/digital", budget, 0)
-    c = S._tree_entries(system, "/srv/digital", budget, 1)
-    assert S._tar("/srv/digital", a) == S._tar("/srv/digital", b)
-    assert S._tree_summary("/srv/x", a)["sha256"] != S._tree_summary("/srv/x", c)["sha256"]
+    a = files.tree_entries(system, "/srv/digital", budget, 0)
+    b = files.tree_entries(system, "/srv/digital", budget, 0)
+    c = files.tree_entries(system, "/srv/digital", budget, 1)
+    assert tree.tar_of("/srv/digital", a) == tree.tar_of("/srv/digital", b)
+    assert tree.tree_summary("/srv/x", a)["sha256"] != tree.tree_summary("/srv/x", c)["sha256"]
     size = sum(len(e.data) for e in a if e.data is not None)
     assert budget <= size < budget + 70_000
-    limit = S._epoch(system.om.last_update + dt.timedelta(days=1))
+    limit = base.epoch(system.om.last_update + dt.timedelta(days=1))
     assert all(e.mtime < limit for e in a)
     assert any(e.data is not None and not e.rel.isascii() for e in a), "some file names are Chinese"
 
 
 def test_tree_digest_is_sha256sum_of_sorted_sha256sum_lines() -> None:
-    import hashlib
-
     files = {"b/x.txt": "1" * 64, "a.txt": "2" * 64}
     expected = hashlib.sha256(f"{'2' * 64}  a.txt\n{'1' * 64}  b/x.txt\n".encode()).hexdigest()
     assert S.tree_digest(files) == expected
+
+
+def test_activity_levels_name_every_frequency_and_grow_with_use() -> None:
+    order = [Frequency.rarely, Frequency.yearly, Frequency.monthly, Frequency.weekly, Frequency.daily,
+             Frequency.continuous]
+    assert set(S.LEVELS) == set(Frequency)
+    for fewer, more in zip(order, order[1:], strict=False):
+        a, b = dataclasses.astuple(S.LEVELS[fewer]), dataclasses.astuple(S.LEVELS[more])
+        assert all(x <= y for x, y in zip(a, b, strict=True)), (fewer, more)
+    assert all(v > 0 for level in S.LEVELS.values() for v in dataclasses.astuple(level))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        S.LEVELS[Frequency.daily].logins = 0  # type: ignore[misc]
 
 
 def test_utmp_records_round_trip() -> None:
@@ -184,7 +197,7 @@ def test_file_trees_keep_owners_modes_acls_and_old_mtimes(seeded) -> None:  # no
     acl = sh(lab, "files", "getfacl -p /srv/digital-archive/public")
     assert "user:ops:r-x" in acl and "default:group:archive:r-x" in acl
     assert "user:archivist:r-x" in sh(lab, "files", "getfacl -p /srv/digital-archive/restricted")
-    last_update = S._epoch(_pick(*HOSTS["files"])[0].om.last_update + dt.timedelta(days=1))
+    last_update = base.epoch(_pick(*HOSTS["files"])[0].om.last_update + dt.timedelta(days=1))
     mtimes = sh(lab, "files", "find /srv/digital-archive -mindepth 1 -path '*/incoming' -prune -o -printf '%T@\\n'")
     assert max(float(t) for t in mtimes.split()) < last_update
     digest = sh(lab, "files", "cd /srv/digital-index && find . -type f -printf '%P\\0' | LC_ALL=C sort -z "
