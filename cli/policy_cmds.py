@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +11,20 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jiyue.registry import DEFAULT_CITY
+from infra.preview import preview, stacks
+from jiyue.facts import city_facts, write_facts
+from jiyue.registry import CityModel
 from jiyue.status import ExitStatus
+from lab.lab import DEFAULT_BASE_DIR
+from policies.analyzer import PackError
+from policies.check import check_graphs
+from policies.findings import apply_waivers
+from policies.hosts import run
+from policies.hosts.inventory import InventoryError, from_lab, load_inventory
+from policies.hosts.rules import HOST_RULES
+from policies.report import render
+from policies.rules import ALL, BY_NAME
+from policies.waivers import WaiverError, load_waivers
 
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
@@ -56,13 +69,7 @@ def _graphs_from_file(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
     return [(s["stack"], s["resources"]) for s in items]
 
 
-def _graphs_from_preview(model: Any, wanted: list[str] | None) -> list[tuple[str, list[dict[str, Any]]]]:
-    try:
-        from infra.preview import preview, stacks  # the Pulumi program's offline preview (issue 3)
-    except ImportError as exc:
-        err().print(f"the Pulumi program's preview (infra/preview.py) cannot be imported: {exc}; "
-                    "judge a saved graph with --graph FILE instead", style="red")
-        exit_with(ExitStatus.ENVIRONMENT)
+def _graphs_from_preview(model: CityModel, wanted: list[str] | None) -> list[tuple[str, list[dict[str, Any]]]]:
     names = stacks(model)
     if wanted:
         unknown = [s for s in wanted if s not in names]
@@ -100,15 +107,10 @@ def check(
     """Judge stacks with the policy pack exactly as `pulumi preview --policy-pack policies/` would.
 
     Each stack's graph (the Pulumi program run under mocks) goes to the pack through the analyzer gRPC
-    interface the engine uses (GetAnalyzerInfo, ConfigureStack, Analyze per resource, AnalyzeStack).
+    interface the engine uses (GetAnalyzerInfo, ConfigureStack, Analyze per resource, AnalyzeStack),
+    with the city's facts written for the run (what `jiyue policy facts` writes).
     Exits 0 with no mandatory violation, 1 with some (waived ones excepted), 2 on bad input.
     """
-    from policies.analyzer import PackError
-    from policies.check import check_graphs
-    from policies.report import render
-    from policies.rules import BY_NAME
-    from policies.waivers import WaiverError, load_waivers
-
     if stack and all_stacks:
         err().print("give --stack or --all, not both", style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -130,9 +132,10 @@ def check(
     else:
         graphs = _graphs_from_preview(model, stack)
     try:
-        report = check_graphs(graphs, city=(city or DEFAULT_CITY).resolve(), waivers=waived,
-                              mode="direct" if direct else "grpc", workers=workers,
-                              whole_city=not stack and graph is None)
+        with tempfile.TemporaryDirectory(prefix="jiyue-policy-") as run_dir:
+            facts_file = write_facts(model, Path(run_dir) / "facts.json")
+            report = check_graphs(graphs, facts=facts_file, waivers=waived, mode="direct" if direct else "grpc",
+                                  workers=workers, whole_city=not stack and graph is None)
     except PackError as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.ENVIRONMENT)
@@ -150,9 +153,6 @@ def rules(
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
     """List the pack's rules and host checks: severity, enforcement, MLPS 2.0 clause, requirements."""
-    from policies.hosts.rules import HOST_RULES
-    from policies.rules import ALL
-
     metas = [m.META for m in ALL] + list(HOST_RULES.values())
     if fmt is TextJson.json:
         print_json([m.as_dict() for m in metas])
@@ -164,6 +164,35 @@ def rules(
         kind = "host" if m.name.startswith("jiyue-host-") else m.kind
         t.add_row(m.name, kind, m.severity, m.enforcement, m.control, ", ".join(m.requirements))
     out().print(t)
+
+
+@policy_app.command("facts")
+def facts(
+    city: CityOption = None,  # type: ignore[assignment]
+    output: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the facts here (JSON) instead of standard output.")] = None,
+    pack_config: Annotated[Path | None, typer.Option(
+        "--pack-config", help="With --out: also write a `pulumi preview --policy-pack-config` file giving "
+                              "every rule that facts file.")] = None,
+) -> None:
+    """Write the city's facts the policy pack judges by (systems, quotas, IP plan, filing gaps, stacks).
+
+    `pulumi preview --policy-pack policies/` finds them through the pack config `facts` of its rules
+    (--pack-config writes that file) or $JIYUE_FACTS. Write them again after every registry change:
+    the pack refuses facts older than the registry they were built from.
+    """
+    model = load(city)
+    if output is None:
+        if pack_config is not None:
+            err().print("--pack-config names the facts file: give --out FILE too", style="red")
+            exit_with(ExitStatus.BAD_INPUT)
+        print_json(city_facts(model))
+        return
+    written = write_facts(model, output)
+    err().print(f"wrote {written}")
+    if pack_config is not None:
+        target = str(written.resolve())
+        _write(json.dumps({name: {"facts": target} for name in BY_NAME}, indent=2) + "\n", pack_config)
 
 
 class HostRole(StrEnum):
@@ -191,13 +220,6 @@ def hosts(
     """Check migrated hosts with testinfra: sshd (CIS), logging, audit, time sync, listening ports,
     host firewall default-deny. Hosts come from --inventory FILE or from a rehearsal lab (--lab NAME,
     reached over ssh through its bastions). Exits 1 if any host fails a check, 2 on bad input."""
-    from policies.findings import apply_waivers
-    from policies.hosts import run
-    from policies.hosts.inventory import InventoryError, from_lab, load_inventory
-    from policies.hosts.rules import HOST_RULES
-    from policies.report import render
-    from policies.waivers import WaiverError, load_waivers
-
     if (inventory is None) == (lab is None):
         err().print("give --inventory FILE or --lab NAME (one of them)", style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -208,8 +230,6 @@ def hosts(
         if inventory is not None:
             inv = load_inventory(inventory)
         else:
-            from lab.lab import DEFAULT_BASE_DIR
-
             model = load(city, TextJson.json if fmt is ReportFormat.json else None)
             if "/" in lab or lab in ("", ".", ".."):
                 raise InventoryError(f"{lab!r} is no lab name; `jiyue lab status --name NAME` shows a lab")

@@ -259,21 +259,6 @@ class PackProcess:
         return StackResult(stack, len(resources), diags, na, time.perf_counter() - t0)
 
 
-def warm_registry_cache(config: Mapping[str, str] | None) -> None:
-    """Parse the registry once here, while the packs start, instead of once in every pack: each
-    pack reads it on its first request and finds it in the pack's registry cache (named by its
-    content, so whatever path the pack resolves, it can only find the same registry's facts)."""
-    raw = (config or {}).get("jiyue:city") or os.environ.get("JIYUE_CITY")
-    if not raw or not Path(raw).is_dir():
-        return
-    from .city import CityError, load_city_facts
-
-    try:
-        load_city_facts(Path(raw))
-    except CityError:
-        return  # the pack reports it, with the rule that needed it
-
-
 def judge_stacks(stacks: Iterable[tuple[str, Sequence[Mapping[str, Any]]]], *, workers: int | None = None,
                  config: Mapping[str, str] | None = None,
                  policy_config: Mapping[str, Mapping[str, Any]] | None = None,
@@ -294,7 +279,6 @@ def judge_stacks(stacks: Iterable[tuple[str, Sequence[Mapping[str, Any]]]], *, w
         with ThreadPoolExecutor(n) as pool:
             starting = [pool.submit(PackProcess, pack_dir=pack_dir, stack=todo[i][0], config=config,
                                     policy_config=policy_config) for i in range(n)]
-            warm_registry_cache(config)
             packs = [f.result() for f in starting]
             # largest stacks first, each pack taking the next one when it is free: no pack idles
             # at the end while another still has a queue of its own

@@ -1,32 +1,51 @@
-"""The facts of the city registry the rules need, read straight from its YAML files.
+"""The city's facts the rules judge by, read from the JSON document ``jiyue`` exports (jiyue/facts.py).
 
-The pack runs in its own virtualenv under ``pulumi preview`` (``requirements.txt``), so it reads
-the registry with PyYAML and netaddr only and does not import ``jiyue``. The registry is
-validated by ``jiyue validate``; this reader is tolerant: it takes what it needs and keeps every
-system's raw mapping, so fields added later (the filing record of issue 8) reach the rules
-without a change here.
+The pack runs in its own virtualenv under ``pulumi preview`` (``requirements.txt``) and does not
+import ``jiyue``: the registry is read, validated and computed on (IP plan, filing gaps, stacks)
+by ``jiyue`` alone, which writes the result as one file (``jiyue policy facts --out FILE``). This
+module only reads that file with the standard library, checks its format version, and checks
+that the registry files it was built from (when they are there to see) have not changed since.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from netaddr import IPNetwork
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+FORMAT = "jiyue-city-facts"
+VERSION = 1  # the version of jiyue/facts.py this reader understands
 
 
 class CityError(Exception):
-    """The registry cannot be read."""
+    """The city's facts cannot be read, are of another version, or are older than the registry."""
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Where a stack sits: its zone and site, and its department (None for a foundation)."""
+
+    name: str
+    zone: str | None
+    site: str | None
+    department: str | None  # None for a foundation stack and for an unknown stack
+
+    @property
+    def foundation(self) -> bool:
+        return self.zone is not None and self.department is None
+
+    @property
+    def known(self) -> bool:
+        return self.zone is not None
+
+
+def unknown_stack(name: str) -> StackInfo:
+    return StackInfo(name, None, None, None)
 
 
 @dataclass(frozen=True)
@@ -39,18 +58,17 @@ class SystemFacts:
     platform: str | None
     rpo_minutes: int | None
     rto_minutes: int | None
-    volume_class: str | None
-    raw: Mapping[str, Any] = field(repr=False, hash=False, compare=False)
-    retired: bool = False  # its retirement is recorded (T1.2): no stack builds it
-
-    @property
-    def needs_dr(self) -> bool:
-        return self.rto_minutes is not None and not self.retired
+    volume_class: str
+    retired: bool  # its retirement is recorded (T1.2): no stack builds it
+    needs_dr: bool  # an RPO/RTO and not retired
+    filing_gaps: tuple[str, ...]  # what G6 still asks of it (jiyue.catalog), empty when out of scope
 
 
 @dataclass
 class CityFacts:
-    root: Path | None
+    path: Path | None  # the facts file
+    root: Path | None  # the registry they were built from
+    city: str
     platform_department: str
     management: dict[str, IPNetwork]  # site -> range
     supernets: dict[tuple[str, str], IPNetwork]  # (zone, site) -> range
@@ -63,14 +81,9 @@ class CityFacts:
     quotas: dict[str, dict[str, int]]  # department -> vcpus, ram_gb, volume_gb, instances
     systems: dict[str, SystemFacts]
     systems_of_department: dict[str, list[str]]
-    departments_raw: dict[str, Mapping[str, Any]] = field(repr=False)
-
-    @property
-    def filing_enabled(self) -> bool:
-        """True once the registry carries any filing record (issue 8: ``filing``, ``data_resources``
-        or ``data_needs``); until then the filing gate passes."""
-        keys = ("filing", "data_resources", "data_needs")
-        return any(k in s.raw for s in self.systems.values() for k in keys)
+    stacks: dict[str, StackInfo]
+    filing_recorded: bool  # some system files something (filing, catalog or needs): the gate judges
+    registry_files: dict[str, str] = field(default_factory=dict, repr=False)  # path under root -> SHA-256
 
     def encrypted(self, volume_class: str) -> bool:
         vc = self.volume_classes.get(volume_class)
@@ -83,154 +96,86 @@ class CityFacts:
     def in_management(self, net: IPNetwork) -> bool:
         return any(net in m for m in self.management.values())
 
-    # ------------------------------------------------------------------ building
+    def stack(self, name: str) -> StackInfo:
+        """The stack ``name`` (or ``<organization>/<project>/<name>``) of the city; unknown if it has none."""
+        got = self.stacks.get(name.rsplit("/", 1)[-1])
+        return StackInfo(name, got.zone, got.site, got.department) if got else unknown_stack(name)
+
+    def changed_files(self) -> list[str]:
+        """Registry files that differ from (or are missing since) the facts; none when the registry
+        is not there to see (the facts were carried elsewhere)."""
+        if self.root is None or not self.root.is_dir():
+            return []
+        out = []
+        for rel, digest in sorted(self.registry_files.items()):
+            try:
+                now = hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
+            except OSError:
+                now = ""
+            if now != digest:
+                out.append(rel)
+        return out
+
+    # ------------------------------------------------------------------ reading
 
     @classmethod
-    def from_dicts(cls, city: Mapping[str, Any], departments: list[Mapping[str, Any]],
-                   root: Path | None = None) -> CityFacts:
+    def from_json(cls, doc: Mapping[str, Any], path: Path | None = None) -> CityFacts:
+        where = f"{path}: " if path else ""
+        if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
+            raise CityError(f"{where}not a city facts file (format {FORMAT!r}); write one with `jiyue policy facts`")
+        if doc.get("version") != VERSION:
+            raise CityError(f"{where}facts of version {doc.get('version')!r}, the pack reads version {VERSION}: "
+                            "write them again with the jiyue of this pack (`jiyue policy facts`)")
         try:
-            addressing = city.get("addressing") or {}
-            management = {site: IPNetwork(str(cidr)) for site, cidr in (addressing.get("management") or {}).items()}
-            supernets = {(zone, site): IPNetwork(str(cidr))
-                         for zone, nets in (addressing.get("supernets") or {}).items()
-                         for site, cidr in (nets or {}).items()}
-            egress = city.get("egress") or {}
-            systems: dict[str, SystemFacts] = {}
-            by_dep: dict[str, list[str]] = {}
-            quotas: dict[str, dict[str, int]] = {}
-            raw_deps: dict[str, Mapping[str, Any]] = {}
-            for dep in departments:
-                dep_id = str(dep["id"])
-                raw_deps[dep_id] = dep
-                quotas[dep_id] = {k: int(v) for k, v in (dep.get("quotas") or {}).items()}
-                for s in dep.get("systems") or []:
-                    dr = s.get("dr") or {}
-                    cap = s.get("capacity") or {}
-                    systems[s["id"]] = SystemFacts(
-                        id=s["id"], department=dep_id, zone=s.get("zone", ""),
-                        classification=s.get("classification", ""), public_facing=bool(s.get("public_facing")),
-                        platform=s.get("platform"), rpo_minutes=dr.get("rpo_minutes"),
-                        rto_minutes=dr.get("rto_minutes"), volume_class=cap.get("volume_class", "standard"),
-                        raw=s, retired=s.get("retirement") is not None)
-                    by_dep.setdefault(dep_id, []).append(s["id"])
+            plan = doc["ip_plan"]
+            egress = doc["egress"]
+            systems = {sid: SystemFacts(
+                id=sid, department=s["department"], zone=s["zone"], classification=s["classification"],
+                public_facing=bool(s["public_facing"]), platform=s["platform"],
+                rpo_minutes=(s["dr"] or {}).get("rpo_minutes"), rto_minutes=(s["dr"] or {}).get("rto_minutes"),
+                volume_class=s["volume_class"], retired=bool(s["retired"]), needs_dr=bool(s["needs_dr"]),
+                filing_gaps=tuple(s["filing_gaps"])) for sid, s in doc["systems"].items()}
+            registry = doc.get("registry") or {}
             return cls(
-                root=root,
-                platform_department=str(city.get("platform_department", "")),
-                management=management,
-                supernets=supernets,
-                egress_site=str(egress.get("site", "primary")),
-                egress_network=str(egress.get("external_network", "")),
-                egress_cidr=IPNetwork(str(egress["external_cidr"])) if egress.get("external_cidr") else None,
-                allowed_ports=frozenset(int(p) for p in egress.get("allowed_ports", [80, 443])),
-                flavors={k: {"vcpus": int(v.get("vcpus", 0)), "ram_gb": int(v.get("ram_gb", 0)),
-                              "disk_gb": int(v.get("disk_gb", 20))}
-                         for k, v in (city.get("flavors") or {}).items()},
-                volume_classes={k: {"encrypted": bool((v or {}).get("encrypted")),
-                                    "replicated": bool((v or {}).get("replicated"))}
-                                for k, v in (city.get("volume_classes") or {}).items()},
-                quotas=quotas,
+                path=path,
+                root=Path(registry["root"]) if registry.get("root") else None,
+                city=str(doc["city"]),
+                platform_department=str(doc["platform_department"]),
+                management={site: IPNetwork(cidr) for site, cidr in plan["management"].items()},
+                supernets={(zone, site): IPNetwork(cidr)
+                           for zone, sites in plan["supernets"].items() for site, cidr in sites.items()},
+                egress_site=str(egress["site"]),
+                egress_network=str(egress["external_network"]),
+                egress_cidr=IPNetwork(egress["external_cidr"]) if egress.get("external_cidr") else None,
+                allowed_ports=frozenset(int(p) for p in egress["allowed_ports"]),
+                flavors={k: {kk: int(vv) for kk, vv in v.items()} for k, v in doc["flavors"].items()},
+                volume_classes={k: {kk: bool(vv) for kk, vv in v.items()} for k, v in doc["volume_classes"].items()},
+                quotas={d: {k: int(v) for k, v in dep["quotas"].items()} for d, dep in doc["departments"].items()},
                 systems=systems,
-                systems_of_department=by_dep,
-                departments_raw=raw_deps,
+                systems_of_department={d: list(dep["systems"]) for d, dep in doc["departments"].items()},
+                stacks={name: StackInfo(name, st["zone"], st["site"], st["department"])
+                        for name, st in doc["stacks"].items()},
+                filing_recorded=bool(doc["filing_recorded"]),
+                registry_files=dict(registry.get("files") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CityError(f"the registry is not in the expected shape: {exc!r}") from exc
+            raise CityError(f"{where}the facts are not in the expected shape: {exc!r}") from exc
 
 
-def load_city_facts(root: Path) -> CityFacts:
-    city_file = root / "city.yaml"
-    if not city_file.is_file():
-        raise CityError(f"no city registry at {root} (city.yaml missing)")
+def load_facts(path: Path) -> CityFacts:
+    """Read the facts file at ``path``; :class:`CityError` if it cannot be read, is of another
+    version, or is older than the registry it was built from."""
     try:
-        files = [city_file, *sorted((root / "departments").glob("*.y*ml"))]
-        texts = [f.read_bytes() for f in files]
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise CityError(f"cannot read the registry at {root}: {exc}") from exc
-    digest = hashlib.sha256()
-    for f, text in zip(files, texts, strict=True):
-        digest.update(f"{f.name}\0{len(text)}\0".encode())
-        digest.update(text)
-    docs = _cached(digest.hexdigest())
-    if docs is None:
-        try:
-            docs = [yaml.load(t.decode("utf-8"), Loader=_Loader) for t in texts]  # noqa: S506 - safe loader
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise CityError(f"cannot read the registry at {root}: {exc}") from exc
-        _store(digest.hexdigest(), docs)
-    city, deps = docs[0], docs[1:]
-    if not isinstance(city, Mapping) or not all(isinstance(d, Mapping) for d in deps):
-        raise CityError(f"the registry at {root} does not hold mappings; run `jiyue validate --city {root}`")
-    return CityFacts.from_dicts(city, deps, root)
-
-
-# --------------------------------------------------------------------------- parsed-registry cache
-#
-# Every pack process reads the whole registry on its first request: for a city of 120 departments
-# that is 0.4-0.9 s of YAML, paid again by each of ``jiyue policy check``'s pack processes and by
-# every ``pulumi preview``. The parsed documents are kept as JSON, named by the SHA-256 of the
-# files' names and bytes: a changed registry is a different name, so a stale entry can never be
-# read, and JSON (unlike pickle) cannot run code whoever wrote the file. Any problem with the
-# cache (unwritable, corrupt) falls back to parsing; the newest 16 entries are kept.
-# JIYUE_PACK_CACHE=0 turns it off.
-
-
-def _cache_dir() -> Path | None:
-    if os.environ.get("JIYUE_PACK_CACHE", "1") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "jiyue" / "policy-pack"
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"$date": value.isoformat()}
-    raise TypeError(f"not in a registry: {type(value).__name__}")
-
-
-def _decode(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1:
-        if "$date" in obj:
-            return dt.date.fromisoformat(obj["$date"])
-        if "$datetime" in obj:
-            return dt.datetime.fromisoformat(obj["$datetime"])
-    return obj
-
-
-def _cached(key: str) -> list[Any] | None:
-    d = _cache_dir()
-    if d is None:
-        return None
-    try:
-        docs = json.loads((d / f"{key}.json").read_text(encoding="utf-8"), object_hook=_decode)
-    except (OSError, ValueError):
-        return None
-    return docs if isinstance(docs, list) and docs else None
-
-
-def _store(key: str, docs: list[Any]) -> None:
-    d = _cache_dir()
-    if d is None:
-        return
-    tmp = None
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=d, suffix=".tmp", delete=False) as f:
-            tmp = f.name
-            json.dump(docs, f, default=_encode, ensure_ascii=False)
-        os.replace(tmp, d / f"{key}.json")
-        _prune(d)
-    except (OSError, TypeError, ValueError):
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-
-
-CACHE_ENTRIES = 16
-
-
-def _prune(d: Path) -> None:
-    """Keep the newest CACHE_ENTRIES entries (each registry edit makes a new one)."""
-    entries = sorted(d.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[CACHE_ENTRIES:]:
-        old.unlink(missing_ok=True)
+        raise CityError(f"cannot read the city facts at {path}: {exc.strerror or exc}; write them with "
+                        f"`jiyue policy facts --out {path}`") from exc
+    except ValueError as exc:
+        raise CityError(f"{path}: not JSON: {exc}") from exc
+    facts = CityFacts.from_json(doc, path)
+    changed = facts.changed_files()
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        raise CityError(f"the city facts at {path} are older than the registry at {facts.root} ({shown} changed "
+                        f"since): write them again with `jiyue policy facts --city {facts.root} --out {path}`")
+    return facts

@@ -6,17 +6,18 @@ yielding ``(message, urn or None)``). The rules are plain functions over :class:
 same code runs inside the pack (under ``pulumi preview`` or the offline driver) and when tests or
 the benchmark call it directly.
 
+What the rules judge by is the city's facts (``city.py``: the JSON document ``jiyue policy facts``
+writes), found through the pack config ``facts`` of the rule, else the environment variable
+``JIYUE_FACTS``; a relative path is looked up from the working directory, the repository and the
+pack's directory.
+
 Where a resource belongs is read from what the engine gives the pack, in this order:
 
 1. the stack name inside the resource's URN (``urn:pulumi:<stack>::<project>::<type>::<name>``),
-   named ``<zone>-<site>-foundation`` or ``<zone>-<site>-<department-id>``;
-2. the stack named in ``ConfigureStack`` (recorded by ``policies/__main__.py``), or
-   ``pulumi.get_stack()`` (the engine sets ``PULUMI_STACK`` when it starts the pack);
+   looked up in the facts' stack table (``<zone>-<site>-foundation``, ``<zone>-<site>-<department>``);
+2. the stack named in ``ConfigureStack`` (recorded by ``pack.py``), or ``pulumi.get_stack()`` (the
+   engine sets ``PULUMI_STACK`` when it starts the pack);
 3. the resource's own labels (``tags`` entries ``key=value`` and/or the ``metadata`` map).
-
-The city registry (what each system is allowed) is found through, in order: the stack config
-``jiyue:city`` (ConfigureStack or ``PULUMI_CONFIG``), the environment variable ``JIYUE_CITY``, the
-pack config ``city`` of the rule, or ``../inventories/dalian`` beside the pack.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from .city import CityError, CityFacts, load_city_facts
+import pulumi
+
+from .city import CityError, CityFacts, StackInfo, load_facts, unknown_stack
 
 PACK_DIR = Path(__file__).resolve().parent
-DEFAULT_CITY = PACK_DIR.parent / "inventories" / "dalian"
+FACTS_ENV = "JIYUE_FACTS"
 FRAMEWORK_NAME = "MLPS 2.0 (GB/T 22239-2019)"
 FRAMEWORK_VERSION = "2019, level 3"
 ZONES = ("intranet", "extranet")
@@ -59,7 +61,7 @@ class RuleMeta:
     enforcement: Level
     control: str  # the GB/T 22239-2019 clause, e.g. "8.1.3.1 a)"
     control_title: str  # what that clause says, short
-    requirements: tuple[str, ...]  # ids in shared/seed/REQUIREMENTS.md
+    requirements: tuple[str, ...]  # ids in docs/requirements.md
     remediation: str
     kind: Kind = "resource"
 
@@ -74,34 +76,7 @@ class RuleMeta:
                 "remediation": self.remediation, "kind": self.kind}
 
 
-# --------------------------------------------------------------------------- stacks and URNs
-
-_STACK_RE = re.compile(r"^(?:.*/)?(intranet|extranet)-(primary|dr)-([a-z][a-z0-9-]*)$")
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    name: str
-    zone: str | None
-    site: str | None
-    department: str | None  # None for a foundation stack and for an unknown stack
-
-    @property
-    def foundation(self) -> bool:
-        return self.zone is not None and self.department is None
-
-    @property
-    def known(self) -> bool:
-        return self.zone is not None
-
-
-@lru_cache(maxsize=4096)
-def parse_stack(name: str) -> StackInfo:
-    m = _STACK_RE.match(name or "")
-    if not m:
-        return StackInfo(name or "", None, None, None)
-    zone, site, rest = m.groups()
-    return StackInfo(name, zone, site, None if rest == "foundation" else rest)
+# --------------------------------------------------------------------------- URNs
 
 
 def stack_of_urn(urn: str) -> str | None:
@@ -120,10 +95,6 @@ def name_of_urn(urn: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- one resource
-
-
-def _s(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 CLASSIFICATIONS = ("classified", "internal", "public")
@@ -223,18 +194,16 @@ class Resource:
 
 
 class _Runtime:
-    """What the engine told the running pack: ConfigureStack's stack and config, policy config."""
+    """What the engine told the running pack in ``ConfigureStack``: the stack it judges."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.stack: str | None = None
-        self.config: dict[str, str] = {}
         self.generation = 0
 
-    def configure_stack(self, stack: str, config: Mapping[str, str]) -> None:
+    def configure_stack(self, stack: str) -> None:
         with self.lock:
             self.stack = stack or None
-            self.config = dict(config)
             self.generation += 1
 
 
@@ -245,75 +214,58 @@ def _engine_stack() -> str | None:
     if RUNTIME.stack:
         return RUNTIME.stack
     try:
-        import pulumi
-
         return pulumi.get_stack() or None
-    except Exception:  # noqa: BLE001 - not configured: no stack known
+    except Exception:  # noqa: BLE001 - the SDK is not configured: no stack known
         return os.environ.get("PULUMI_STACK") or None
 
 
-def _stack_config(key: str) -> str | None:
-    if key in RUNTIME.config:
-        return RUNTIME.config[key]
-    try:
-        import pulumi.runtime
-
-        value = pulumi.runtime.get_config(key)
-        if value is not None:
-            return str(value)
-    except Exception:  # noqa: BLE001
-        pass
-    return None
+def facts_path(policy_config: Mapping[str, Any] | None = None) -> Path | None:
+    """The facts file: the rule's pack config ``facts``, else ``$JIYUE_FACTS``; None if neither is set."""
+    raw = (policy_config or {}).get("facts") or os.environ.get(FACTS_ENV)
+    return _resolve(str(raw)) if raw else None
 
 
-def city_path(policy_config: Mapping[str, Any] | None = None) -> Path:
-    raw = _stack_config("jiyue:city") or os.environ.get("JIYUE_CITY")
-    if not raw and policy_config:
-        raw = policy_config.get("city")
-    return _resolve_city(str(raw) if raw else "")
-
-
-@lru_cache(maxsize=64)
-def _resolve_city(raw: str) -> Path:
-    if not raw:
-        return DEFAULT_CITY
+def _resolve(raw: str) -> Path:
     p = Path(raw).expanduser()
     if p.is_absolute():
         return p
     for base in (Path.cwd(), PACK_DIR.parent, PACK_DIR):
-        if (base / p).is_dir():
+        if (base / p).is_file():
             return (base / p).resolve()
     return p
 
 
-_CITY_CACHE: dict[Path, tuple[float, float, CityFacts | CityError]] = {}
+_FACTS_CACHE: dict[Path, tuple[float, float, CityFacts | CityError]] = {}
 RECHECK_SECONDS = 2.0
 
 
 def city_for(policy_config: Mapping[str, Any] | None = None) -> CityFacts | None:
-    """The registry's facts, loaded once per path (reloaded when city.yaml changes)."""
+    """The city's facts, read once per file (again when the file changes)."""
     got = city_or_error(policy_config)
     return got if isinstance(got, CityFacts) else None
 
 
 def city_or_error(policy_config: Mapping[str, Any] | None = None) -> CityFacts | CityError:
-    path = city_path(policy_config)
+    path = facts_path(policy_config)
+    if path is None:
+        return CityError(f"no city facts: write them with `jiyue policy facts --out FILE` and give FILE as the "
+                         f"pack config facts or in ${FACTS_ENV}")
     now = time.monotonic()
-    hit = _CITY_CACHE.get(path)
+    hit = _FACTS_CACHE.get(path)
     if hit is not None and now - hit[0] < RECHECK_SECONDS:
         return hit[2]
     try:
-        stamp = (path / "city.yaml").stat().st_mtime
+        stamp = path.stat().st_mtime
     except OSError:
         stamp = -1.0
     if hit is not None and hit[1] == stamp:
-        _CITY_CACHE[path] = (now, stamp, hit[2])
+        _FACTS_CACHE[path] = (now, stamp, hit[2])
         return hit[2]
     try:
-        value: CityFacts | CityError = load_city_facts(path)
+        value: CityFacts | CityError = load_facts(path)
     except CityError as exc:
         value = exc
-    _CITY_CACHE[path] = (now, stamp, value)
+    _FACTS_CACHE[path] = (now, stamp, value)
     return value
 
 
@@ -363,6 +315,11 @@ class Context:
         return None
 
 
+def stack_info(name: str, city: CityFacts | None) -> StackInfo:
+    """The stack ``name`` as the facts' stack table places it; unknown without facts or in another city."""
+    return city.stack(name) if city is not None else unknown_stack(name)
+
+
 _CTX_CACHE: dict[tuple[Any, ...], tuple[float, Context]] = {}
 
 
@@ -370,21 +327,22 @@ def context_for(urn: str, policy_config: Mapping[str, Any] | None = None,
                 resource: Resource | None = None) -> Context:
     """The context of a resource (cached per stack and config for a second: rules run per resource)."""
     stack = stack_of_urn(urn) or _engine_stack() or ""
-    info = parse_stack(stack)
-    if not info.known and resource is not None and resource.labels.get("zone") in ZONES:
-        labels = resource.labels
-        info = StackInfo(stack, labels["zone"], labels.get("site"), labels.get("department"))
     cfg = policy_config or {}
-    key = (info, RUNTIME.generation, tuple(sorted((k, repr(v)) for k, v in cfg.items())))
+    key = (stack, RUNTIME.generation, tuple(sorted((k, repr(v)) for k, v in cfg.items())))
     now = time.monotonic()
     hit = _CTX_CACHE.get(key)
     if hit is not None and now - hit[0] < RECHECK_SECONDS:
-        return hit[1]
-    if len(_CTX_CACHE) > 1024:
-        _CTX_CACHE.clear()
-    ctx = Context(stack=info, city=city_for(cfg), config=cfg)
-    _CTX_CACHE[key] = (now, ctx)
-    return ctx
+        ctx = hit[1]
+    else:
+        if len(_CTX_CACHE) > 1024:
+            _CTX_CACHE.clear()
+        city = city_for(cfg)
+        ctx = Context(stack=stack_info(stack, city), city=city, config=cfg)
+        _CTX_CACHE[key] = (now, ctx)
+    if ctx.stack.known or resource is None or resource.labels.get("zone") not in ZONES:
+        return ctx
+    labels = resource.labels
+    return Context(StackInfo(stack, labels["zone"], labels.get("site"), labels.get("department")), ctx.city, cfg)
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -8,7 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core import FRAMEWORK_NAME, name_labels, name_of_urn, parse_stack
+from .city import StackInfo
+from .core import FRAMEWORK_NAME, name_labels, name_of_urn
 from .rules import BY_NAME
 from .waivers import Waiver
 
@@ -63,13 +64,13 @@ class Finding:
         }
 
 
-def make_finding(rule: str, message: str, stack: str, urn: str, types: dict[str, str],
+def make_finding(rule: str, message: str, st: StackInfo, urn: str, types: dict[str, str],
                  enforcement: str | None = None, severity: str | None = None) -> Finding:
-    st = parse_stack(stack)
+    """A finding of ``rule`` at ``urn`` in the stack ``st`` (as the city's facts place it)."""
     name = name_of_urn(urn) or ""
     m = BY_NAME.get(rule)
     department = st.department or name_labels(name).get("department") or ("datacenter" if st.foundation else "")
-    return Finding(rule=rule, message=message, stack=stack, urn=urn, resource_type=types.get(urn, ""),
+    return Finding(rule=rule, message=message, stack=st.name, urn=urn, resource_type=types.get(urn, ""),
                    resource_name=name, department=department, zone=st.zone or "", site=st.site or "",
                    enforcement=enforcement or (m.META.enforcement if m else "mandatory"),
                    severity=severity or (m.META.severity if m else ""))

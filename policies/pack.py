@@ -20,6 +20,13 @@ from .core import FRAMEWORK_NAME, FRAMEWORK_VERSION, RUNTIME, Context, Resource,
 from .rules import ALL
 
 PACK_NAME = "jiyue-city-dc"
+#: what every rule's pack config may hold: the city's facts file (``core.facts_path``), and the
+#: further database ports and external network names some rules also judge by
+CONFIG_PROPERTIES: dict[str, dict[str, Any]] = {
+    "facts": {"type": "string"},
+    "dbPorts": {"type": "array", "items": {"type": "integer"}},
+    "externalNetworks": {"type": "array", "items": {"type": "string"}},
+}
 SPEC_URL = "https://openstd.samr.gov.cn/bzgk/gb/ (GB/T 22239-2019)"
 
 
@@ -82,7 +89,7 @@ def policies() -> PolicyList:
             enforcement_level=pp.EnforcementLevel(m.enforcement),
             severity=pp.Severity(m.severity), framework=_framework(m), tags=m.tags,
             remediation_steps=m.remediation,
-            config_schema=pp.PolicyConfigSchema(properties={"city": {"type": "string"}}),
+            config_schema=pp.PolicyConfigSchema(properties=CONFIG_PROPERTIES),
         )
         if m.kind == "stack":
             out.append(pp.StackValidationPolicy(validate=_stack_validate(mod), **common))
@@ -92,11 +99,11 @@ def policies() -> PolicyList:
 
 
 def record_configure_stack() -> None:
-    """Also remember the stack name and config the engine sends in ConfigureStack.
+    """Also remember the stack name the engine sends in ConfigureStack.
 
-    pulumi-policy's servicer keeps only the stack's tags from that call; the pack reads the zone
-    from each URN first, and this makes the stack name and ``jiyue:city`` available when a URN
-    does not tell (and for the stack rules). Wraps the method; behaviour is otherwise unchanged.
+    pulumi-policy's servicer keeps only the stack's tags from that call; the pack reads the stack
+    from each URN first, and this makes the stack name available when a URN does not tell (and
+    for the stack rules). Wraps the method; behaviour is otherwise unchanged.
     """
     from pulumi_policy import policy as _policy
 
@@ -106,7 +113,7 @@ def record_configure_stack() -> None:
         return
 
     def configure_stack(self: Any, request: Any, context: Any) -> Any:
-        RUNTIME.configure_stack(getattr(request, "stack", ""), dict(getattr(request, "config", {}) or {}))
+        RUNTIME.configure_stack(getattr(request, "stack", ""))
         return original(self, request, context)
 
     configure_stack._jiyue_wrapped = True  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """jiyue-dr-counterpart: every system with an RPO/RTO has its counterpart at the DR site.
 
-How the pack knows (stack rule): the registry (``jiyue:city``) says which systems of a department
+How the pack knows (stack rule): the city's facts say which systems of a department
 need DR (``dr: {rpo_minutes, rto_minutes}``) and in which zone they live. In the department's DR
 stack ``<zone>-dr-<department>`` each of them must own at least one resource (standby server,
 volume, port or network, labelled ``system=<id>`` or named after the system): that is its

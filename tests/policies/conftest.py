@@ -8,16 +8,25 @@ from typing import Any
 
 import pytest
 
-from policies.city import CityFacts, load_city_facts
-from policies.core import Context, Resource, parse_stack
+from jiyue.facts import write_facts
+from jiyue.registry import load_city
+from policies.analyzer import PackProcess
+from policies.city import CityFacts, load_facts
+from policies.core import Context, Resource
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CITY = REPO / "inventories" / "dalian"
 
 
 @pytest.fixture(scope="session")
-def facts() -> CityFacts:
-    return load_city_facts(SAMPLE_CITY)
+def facts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample city's facts, as `jiyue policy facts` writes them."""
+    return write_facts(load_city(SAMPLE_CITY), tmp_path_factory.mktemp("facts") / "facts.json")
+
+
+@pytest.fixture(scope="session")
+def facts(facts_file: Path) -> CityFacts:
+    return load_facts(facts_file)
 
 
 def urn(stack: str, typ: str, name: str) -> str:
@@ -36,25 +45,22 @@ def labels(dep: str, system: str, cls: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ctx(facts: CityFacts) -> Callable[[str], Context]:
+def ctx(facts: CityFacts, facts_file: Path) -> Callable[[str], Context]:
     def make(stack: str, **config: Any) -> Context:
-        return Context(stack=parse_stack(stack), city=facts, config=config)
+        return Context(stack=facts.stack(stack), city=facts, config={"facts": str(facts_file), **config})
 
     return make
 
 
 @pytest.fixture(scope="session")
 def sample_graph() -> list[tuple[str, list[dict[str, Any]]]]:
-    from jiyue.registry import load_city
     from policies.synthetic import city_graph
 
     return city_graph(load_city(SAMPLE_CITY))
 
 
 @pytest.fixture(scope="module")
-def pack() -> Iterator[Any]:
-    """The policy pack, started as the engine starts it, configured for the sample city."""
-    from policies.analyzer import PackProcess
-
-    with PackProcess(config={"jiyue:city": str(SAMPLE_CITY)}) as p:
+def pack(facts_file: Path) -> Iterator[PackProcess]:
+    """The policy pack, started as the engine starts it, configured with the sample city's facts."""
+    with PackProcess(policy_config={"all": {"facts": str(facts_file)}}) as p:
         yield p

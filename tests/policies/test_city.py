@@ -1,34 +1,51 @@
-"""The sample city passes; deliberately broken variants each fail with the right rule.
+"""The sample city passes; deliberately broken variants each fail with the right rule; the facts
+the pack judges by are the registry's, as jiyue computes them.
 
 The graph is ``policies.synthetic.city_graph`` (the shapes ``infra.preview`` produces). The sample
-registry holds some incomplete filings on purpose (issue 8), so the filing gate fails exactly the
-deployed systems ``jiyue.catalog.filing_gaps`` calls incomplete, and nothing else fails.
+registry holds some incomplete filings on purpose, so the filing gate fails exactly the deployed
+systems ``jiyue.catalog.filing_gaps`` calls incomplete, and nothing else fails.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from jiyue.catalog import filing_gaps, in_scope
+from jiyue.facts import city_facts, write_facts
 from jiyue.registry import load_city
+from jiyue.registry.generate import DEPARTMENT_MODELINE
 from policies.check import check_graphs
+from policies.city import CityError, load_facts
+from policies.core import Context
 from policies.rules import filing_gate
 
-from .conftest import SAMPLE_CITY, labels
+from .conftest import SAMPLE_CITY, labels, res
 
 
-def judge(graphs, **kw):
-    return check_graphs(graphs, city=SAMPLE_CITY, mode="direct", **kw)
+def facts_of(city: Path, where: Path) -> Path:
+    return write_facts(load_city(city), where / "facts.json")
 
 
 def rules_of(report) -> set[str]:
     return {f.rule for f in report.findings}
 
 
-def test_sample_city_passes_every_rule_but_the_filing_gaps(sample_graph):
+@pytest.fixture
+def judge(facts_file):
+    def run(graphs, **kw):
+        return check_graphs(graphs, facts=facts_file, mode="direct", **kw)
+
+    return run
+
+
+def test_sample_city_passes_every_rule_but_the_filing_gaps(sample_graph, judge):
     report = judge(sample_graph, whole_city=True)
     assert rules_of(report) <= {"jiyue-filing-gate"}
     model = load_city(SAMPLE_CITY)
@@ -91,7 +108,7 @@ VARIANTS = [
 
 
 @pytest.mark.parametrize("case,stack,change,expected", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_broken_variant_fails_with_the_right_rule(sample_graph, case, stack, change, expected):
+def test_broken_variant_fails_with_the_right_rule(sample_graph, judge, case, stack, change, expected):
     graphs = _variant(sample_graph, stack, change)
     one = [(s, r) for s, r in graphs if s == stack]
     base = rules_of(judge([(s, r) for s, r in sample_graph if s == stack]))
@@ -100,107 +117,96 @@ def test_broken_variant_fails_with_the_right_rule(sample_graph, case, stack, cha
     assert judge(one).blocking
 
 
-def test_missing_filing_fails_with_the_filing_gate(sample_graph, tmp_path):
+def _edit_system(city: Path, department: str, system: str, change) -> None:
+    path = city / "departments" / f"{department}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(next(s for s in data["systems"] if s["id"] == system))
+    path.write_text(DEPARTMENT_MODELINE + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_missing_filing_fails_with_the_filing_gate(sample_graph, judge, tmp_path):
     """A registry whose finance-budget loses its filing record blocks finance's intranet stack."""
-    import shutil
-
-    import yaml
-
     city = tmp_path / "city"
     shutil.copytree(SAMPLE_CITY, city)
-    path = city / "departments" / "finance.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    budget = next(s for s in data["systems"] if s["id"] == "finance-budget")
-    budget.pop("filing", None)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    _edit_system(city, "finance", "finance-budget", lambda s: s.pop("filing", None))
     stack = "intranet-primary-finance"
     one = [(s, r) for s, r in sample_graph if s == stack]
     assert not rules_of(judge(one))
-    broken = check_graphs(one, city=city, mode="direct")
+    broken = check_graphs(one, facts=facts_of(city, tmp_path), mode="direct")
     assert rules_of(broken) == {"jiyue-filing-gate"}
     assert "finance-budget" in broken.findings[0].message and "filing" in broken.findings[0].message
 
 
-def test_filing_gate_agrees_with_the_catalog(facts):
-    """The pack's gaps() (raw registry data) says what jiyue.catalog.filing_gaps says."""
+def test_the_facts_filing_gaps_are_the_catalogs(facts):
+    """What the pack reads as a system's filing gaps is what jiyue.catalog computes (none out of G6's scope)."""
     model = load_city(SAMPLE_CITY)
+    assert set(facts.systems) == set(model.systems)
     for sid, s in model.systems.items():
-        assert filing_gate.gaps(facts.systems[sid].raw) == [g.field for g in filing_gaps(s)], sid
-        assert filing_gate.in_scope(facts.systems[sid].raw) == in_scope(s), sid
+        expected = tuple(g.field for g in filing_gaps(s)) if in_scope(s) else ()
+        assert facts.systems[sid].filing_gaps == expected, sid
+    assert any(f.filing_gaps for f in facts.systems.values())
 
 
-def test_filing_gate_passes_a_registry_without_filing_data_and_blocks_incomplete_filings(facts):
-    from policies.city import CityFacts
-    from policies.core import Context, Resource, parse_stack
+def test_filing_gate_passes_a_registry_without_filing_data_and_blocks_incomplete_filings(mini_city, tmp_path):
+    for path in sorted((mini_city / "departments").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for s in data["systems"]:
+            for key in ("filing", "data_resources", "data_needs"):
+                s.pop(key, None)
+        path.write_text(DEPARTMENT_MODELINE + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+                        encoding="utf-8")
+    model = load_city(mini_city)
+    system = next(s for s in model.departments["d001"].systems if in_scope(s))
+    stack = f"{system.zone.value}-primary-d001"
+    r = res(stack, "compute/instance:Instance", f"d001/{system.id}/internal/vm")
 
-    def city(system_extra: dict[str, Any]) -> CityFacts:
-        sysdict = {"id": "d1-s1", "zone": "intranet", "classification": "internal",
-                   "funds": {"construction_wan": 10, "om_wan_per_year": 1.5}, **system_extra}
-        return CityFacts.from_dicts({"platform_department": "d0", "addressing": {}},
-                                    [{"id": "d1", "quotas": {}, "systems": [sysdict]}])
+    def found() -> list[str]:
+        facts = load_facts(facts_of(mini_city, tmp_path))
+        return [m for m, _ in filing_gate.check_stack([r], Context(facts.stack(stack), facts))]
 
-    stack = "intranet-primary-d1"
-    r = Resource("openstack:compute/instance:Instance", "d1/d1-s1/internal/vm",
-                 f"urn:pulumi:{stack}::jiyue::openstack:compute/instance:Instance::d1/d1-s1/internal/vm", {})
-
-    def found(c: CityFacts) -> list[str]:
-        return [m for m, _ in filing_gate.check_stack([r], Context(parse_stack(stack), c))]
-
-    assert found(city({})) == []  # no filing data anywhere in the registry: nothing to judge yet
-    incomplete = city({"filing": {"project_id": "P-1", "funding_kind": "om"}, "data_resources": [
-        {"id": "x", "sharing": "conditional"}], "data_needs": []})
-    msgs = found(incomplete)
+    assert found() == []  # no filing data anywhere in the registry: nothing to judge yet
+    resource = {"id": "x-records", "name": "x", "library": "department", "update_frequency": "daily",
+                "format": "database", "sharing": "conditional"}
+    _edit_system(mini_city, "d001", system.id, lambda s: s.update(
+        filing={"project_id": "P-1", "funding_kind": "om"}, data_resources=[resource], data_needs=[]))
+    msgs = found()
     assert msgs and all(k in msgs[0] for k in ("filing.amount_wan", "filing.approval_number", "filing.date",
                                                  "data_resources[0].conditions"))
-    complete = city({"filing": {"project_id": "P-1", "funding_kind": "om", "amount_wan": 3,
-                                "approval_number": "N-1", "date": "2025-01-01"},
-                     "data_resources": [{"id": "x", "sharing": "unconditional"}], "data_needs": []})
-    assert found(complete) == []
+    _edit_system(mini_city, "d001", system.id, lambda s: s.update(
+        filing={"project_id": "P-1", "funding_kind": "om", "amount_wan": 3, "approval_number": "N-1",
+                "date": "2025-01-01"}, data_resources=[{**resource, "sharing": "unconditional"}]))
+    assert found() == []
 
 
-def test_the_packs_registry_cache_is_the_registry(tmp_path, monkeypatch):
-    """The pack keeps the parsed registry (policies.city): a cached read equals a fresh parse,
-    a changed registry is read afresh, and a corrupt cache entry is ignored."""
-    import shutil
-
-    from policies.city import CACHE_ENTRIES, load_city_facts
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_facts_of_another_version_or_older_than_the_registry_are_refused(tmp_path):
+    """The pack reads only facts of the version it knows, and never facts the registry has moved past."""
     city = tmp_path / "city"
     shutil.copytree(SAMPLE_CITY, city)
-    first = load_city_facts(city)
-    entries = list((tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"))
-    assert len(entries) == 1
-    cached = load_city_facts(city)  # read from the cache entry
-    monkeypatch.setenv("JIYUE_PACK_CACHE", "0")
-    assert cached == load_city_facts(city) == first  # what parsing gives
-    monkeypatch.delenv("JIYUE_PACK_CACHE")
-
-    dep = city / "departments" / "finance.yaml"
-    dep.write_text(dep.read_text(encoding="utf-8").replace("id: finance-budget", "id: finance-budget2"),
-                   encoding="utf-8")
-    changed = load_city_facts(city)
-    assert "finance-budget2" in changed.systems and "finance-budget" not in changed.systems
-
-    for entry in (tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"):
-        entry.write_text("{not json", encoding="utf-8")
-    assert load_city_facts(city) == changed
-
-    for n in range(CACHE_ENTRIES + 3):  # every edit makes an entry; only the newest are kept
-        dep.write_text(dep.read_text(encoding="utf-8") + f"# edit {n}\n", encoding="utf-8")
-        load_city_facts(city)
-    assert len(list((tmp_path / "cache" / "jiyue" / "policy-pack").glob("*.json"))) == CACHE_ENTRIES
+    path = facts_of(city, tmp_path)
+    assert load_facts(path).city == "dalian"
+    doc = city_facts(load_city(city))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**doc, "version": doc["version"] + 1}), encoding="utf-8")
+    with pytest.raises(CityError, match="version"):
+        load_facts(other)
+    other.write_text(json.dumps({"systems": {}}), encoding="utf-8")
+    with pytest.raises(CityError, match="not a city facts file"):
+        load_facts(other)
+    with pytest.raises(CityError, match="cannot read the city facts"):
+        load_facts(tmp_path / "missing.json")
+    _edit_system(city, "finance", "finance-budget", lambda s: s.update(public_facing=True))
+    with pytest.raises(CityError, match=r"older than the registry .*departments/finance\.yaml changed"):
+        load_facts(path)
 
 
-def test_a_retired_system_is_out_of_the_filing_gate_in_both_places(tmp_path, retire_in_copy):
-    """A retired zombie is funded no more (T1.2): out of G6's scope for jiyue.catalog and the pack."""
-    from policies.city import load_city_facts
-
+def test_a_retired_system_is_out_of_the_filing_gate(tmp_path, retire_in_copy):
+    """A retired zombie is funded no more (T1.2): out of G6's scope for jiyue.catalog, so for the pack too."""
     model = load_city(SAMPLE_CITY)
     needed = {d for s in model.systems.values() for d in s.depends_on}
     victim = next(s for s in model.systems.values()
                   if in_scope(s) and filing_gaps(s) and s.id not in needed and s.platform is None)
     city = retire_in_copy(SAMPLE_CITY, tmp_path / "city", victim.id)
-    retired, facts = load_city(city).systems[victim.id], load_city_facts(city).systems[victim.id]
+    retired = load_city(city).systems[victim.id]
+    facts = load_facts(facts_of(city, tmp_path))
     assert not in_scope(retired)
-    assert not filing_gate.in_scope(facts.raw)
+    assert facts.systems[victim.id].retired and facts.systems[victim.id].filing_gaps == ()

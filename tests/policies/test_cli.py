@@ -1,10 +1,12 @@
-"""`jiyue policy check|rules|hosts`: formats, outputs and exit statuses."""
+"""`jiyue policy check|rules|hosts|facts`: formats, outputs and exit statuses."""
 
 from __future__ import annotations
 
 import json
 
 from jiyue.status import ExitStatus
+from policies.city import load_facts
+from policies.rules import BY_NAME
 
 from .conftest import SAMPLE_CITY
 
@@ -55,3 +57,16 @@ def test_rules_lists_pack_and_host_rules(cli):
     r = cli("policy", "rules", "--format", "json")
     names = {x["name"] for x in json.loads(r.stdout)}
     assert "jiyue-filing-gate" in names and "jiyue-host-sshd-max-auth-tries" in names and len(names) == 27
+
+
+def test_facts_are_written_for_a_real_preview(cli, tmp_path):
+    """`jiyue policy facts` writes what the pack reads, and the pack config naming it for every rule."""
+    out, cfg = tmp_path / "facts.json", tmp_path / "pack-config.json"
+    r = cli("policy", "facts", "--city", SAMPLE_CITY, "--out", out, "--pack-config", cfg)
+    assert r.exit_code == ExitStatus.OK, r.output
+    facts = load_facts(out)
+    assert facts.city == "dalian" and "intranet-primary-finance" in facts.stacks
+    assert json.loads(cfg.read_text(encoding="utf-8")) == {name: {"facts": str(out.resolve())} for name in BY_NAME}
+    shown = cli("policy", "facts", "--city", SAMPLE_CITY)
+    assert json.loads(shown.stdout)["systems"].keys() == facts.systems.keys()
+    assert cli("policy", "facts", "--pack-config", cfg).exit_code == ExitStatus.BAD_INPUT

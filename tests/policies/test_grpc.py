@@ -21,7 +21,7 @@ def test_analyzer_info_carries_every_rule_with_its_metadata(pack):
     assert pack.info.name == "jiyue-city-dc" and pack.info.supportsConfig
 
 
-def test_grpc_finds_what_the_rules_find_directly(pack, sample_graph):
+def test_grpc_finds_what_the_rules_find_directly(pack, sample_graph, facts_file):
     resources = copy.deepcopy(next(r for s, r in sample_graph if s == STACK))
     resources.append({"urn": f"urn:pulumi:{STACK}::jiyue::openstack:networking/floatingIp:FloatingIp::fip",
                       "type": "openstack:networking/floatingIp:FloatingIp", "name": "finance/finance-budget/"
@@ -30,8 +30,7 @@ def test_grpc_finds_what_the_rules_find_directly(pack, sample_graph):
     rule["inputs"]["remoteIpPrefix"] = "0.0.0.0/0"
     result = pack.judge(STACK, resources)
     over_grpc = sorted((d.policy, d.urn, d.message) for d in result.diagnostics)
-    direct = sorted((v.rule, v.urn, v.message) for v in judge_direct(STACK, resources,
-                                                                    {"city": str(pack.config["jiyue:city"])}))
+    direct = sorted((v.rule, v.urn, v.message) for v in judge_direct(STACK, resources, {"facts": str(facts_file)}))
     assert over_grpc == direct
     assert {"jiyue-intranet-no-floating-ip", "jiyue-ingress-public-web-only"} <= {d[0] for d in over_grpc}
     assert all(d.enforcement == "mandatory" for d in result.diagnostics)
@@ -46,12 +45,10 @@ def test_stack_rules_run_in_analyze_stack_with_the_configured_stack(pack):
     assert {m.split()[1] for m in (d.message for d in dr)} == {"finance-budget", "finance-treasury"}
 
 
-def test_the_packs_shortcuts_change_no_answer(sample_graph, monkeypatch):
+def test_the_packs_shortcuts_change_no_answer(sample_graph, facts_file, monkeypatch):
     """The pack's shortcuts in pulumi-policy's servicer (policies.pack.install_shortcuts) give the
     same diagnostics and not-applicable counts as the SDK unchanged, on findings of every kind."""
     from policies.analyzer import judge_stacks
-
-    from .conftest import SAMPLE_CITY
 
     stacks = [(s, copy.deepcopy(r)) for s, r in sample_graph if s.endswith(("-finance", "-foundation", "-bigdata"))]
     resources = next(r for s, r in stacks if s == STACK)
@@ -67,7 +64,7 @@ def test_the_packs_shortcuts_change_no_answer(sample_graph, monkeypatch):
 
     def judged(shortcuts: str) -> tuple[list[tuple[str, str, str, str]], int]:
         monkeypatch.setenv("JIYUE_PACK_SHORTCUTS", shortcuts)
-        results, _ = judge_stacks(stacks, workers=1, config={"jiyue:city": str(SAMPLE_CITY)})
+        results, _ = judge_stacks(stacks, workers=1, policy_config={"all": {"facts": str(facts_file)}})
         return (sorted((d.stack, d.policy, d.urn, d.message) for r in results for d in r.diagnostics),
                 sum(r.not_applicable for r in results))
 

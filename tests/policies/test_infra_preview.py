@@ -1,20 +1,21 @@
-"""The pack over the real Pulumi program's offline preview (infra/preview.py, issue 3)."""
+"""The pack over the real Pulumi program's offline preview (infra/preview.py)."""
 
 from __future__ import annotations
 
 from infra.preview import preview
+from jiyue.facts import write_facts
 from jiyue.registry import load_city
 from policies.check import check_graphs
 
 from .conftest import SAMPLE_CITY
 
 
-def test_a_department_stack_of_the_real_program_passes_the_pack():
+def test_a_department_stack_of_the_real_program_passes_the_pack(facts_file):
     model = load_city(SAMPLE_CITY)
     stack = "intranet-primary-finance"
     resources = preview(model, stack).resources
     assert len(resources) > 20
-    report = check_graphs([(stack, resources)], city=SAMPLE_CITY, mode="direct")
+    report = check_graphs([(stack, resources)], facts=facts_file, mode="direct")
     assert not report.blocking, [f"{f.rule}: {f.message}" for f in report.findings]
 
 
@@ -29,7 +30,8 @@ def test_a_retired_system_needs_no_dr_counterpart(tmp_path, retirable, retire_in
     graph = [(stack, preview(load_city(city), stack).resources)]
 
     def dr_findings(registry):
-        report = check_graphs(graph, city=registry)
+        facts = write_facts(load_city(registry), tmp_path / f"facts-{registry.name}.json")
+        report = check_graphs(graph, facts=facts)
         return [f.message for f in report.findings if f.rule == "jiyue-dr-counterpart"]
 
     assert dr_findings(city) == []

@@ -12,8 +12,6 @@ from policies.report import render
 from policies.rules import BY_NAME
 from policies.waivers import WaiverError, load_waivers
 
-from .conftest import SAMPLE_CITY
-
 STACK = "intranet-primary-finance"
 FIP = "finance/finance-budget/internal/fip"
 
@@ -37,19 +35,19 @@ def waiver_file(tmp_path, expires: str, rule: str = "jiyue-intranet-no-floating-
     return p
 
 
-def test_an_active_waiver_moves_the_finding_apart(tmp_path):
+def test_an_active_waiver_moves_the_finding_apart(tmp_path, facts_file):
     future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     w = load_waivers(waiver_file(tmp_path, future), set(BY_NAME))
-    report = check_graphs(graph(), city=SAMPLE_CITY, waivers=w, mode="direct")
+    report = check_graphs(graph(), facts=facts_file, waivers=w, mode="direct")
     assert not report.blocking and len(report.waived) == 1
     d = report.as_dict()
     assert d["passed"] and d["findings"] == [] and d["waived"][0]["waiver"]["approver"]
 
 
-def test_an_expired_waiver_stops_counting(tmp_path):
+def test_an_expired_waiver_stops_counting(tmp_path, facts_file):
     past = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     w = load_waivers(waiver_file(tmp_path, past), set(BY_NAME))
-    report = check_graphs(graph(), city=SAMPLE_CITY, waivers=w, mode="direct")
+    report = check_graphs(graph(), facts=facts_file, waivers=w, mode="direct")
     assert report.blocking and not report.waived
     assert report.blocking[0].expired_waiver is not None
     assert "waiver expired" in render(report, "text")
@@ -70,9 +68,9 @@ def test_a_bad_waiver_file_is_refused_with_its_line(tmp_path, text, needle):
     assert ":2: waivers[0]" in str(exc.value)
 
 
-def test_sarif_is_2_1_0_with_rules_results_and_suppressions(tmp_path):
+def test_sarif_is_2_1_0_with_rules_results_and_suppressions(tmp_path, facts_file):
     future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-    report = check_graphs(graph(), city=SAMPLE_CITY, mode="direct")
+    report = check_graphs(graph(), facts=facts_file, mode="direct")
     doc = json.loads(render(report, "sarif"))
     assert doc["version"] == "2.1.0" and "sarif" in doc["$schema"]
     run = doc["runs"][0]
@@ -82,12 +80,12 @@ def test_sarif_is_2_1_0_with_rules_results_and_suppressions(tmp_path):
     assert res["level"] == "error" and res["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].endswith(FIP)
     assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("departments/finance.yaml")
     w = load_waivers(waiver_file(tmp_path, future), set(BY_NAME))
-    waived = json.loads(render(check_graphs(graph(), city=SAMPLE_CITY, waivers=w, mode="direct"), "sarif"))
+    waived = json.loads(render(check_graphs(graph(), facts=facts_file, waivers=w, mode="direct"), "sarif"))
     assert waived["runs"][0]["results"][0]["suppressions"][0]["status"] == "accepted"
 
 
-def test_html_shows_summaries_findings_and_waivers():
-    report = check_graphs(graph(), city=SAMPLE_CITY, mode="direct")
+def test_html_shows_summaries_findings_and_waivers(facts_file):
+    report = check_graphs(graph(), facts=facts_file, mode="direct")
     html = render(report, "html")
     for needle in ("Summary by severity", "Summary by department", "finance", "jiyue-intranet-no-floating-ip",
                    "8.1.3.1 c)", "Delete the floating IP", "Waived findings", "FAIL"):
