@@ -20,7 +20,7 @@ from migration.run import collect_evidence
 from migration.state import StateError, Store
 
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
-from .migrate_cmds import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
+from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
 
 PANEL = "Programme office: catalog, filing, audit"
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from enum import StrEnum
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +12,11 @@ from rich.table import Table
 from jiyue.registry import CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
-from lab.lab import DEFAULT_BASE_DIR
 from migration.engine import StepResult, human_bytes
 from migration.report import wave_report
 from migration.run import (
     RunError,
     Selection,
-    Sources,
     drive,
     failed,
     open_run,
@@ -33,6 +29,7 @@ from migration.waves import plan_waves
 
 from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_json
 from .progress import WaveProgress, step_lines
+from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
 
 PANEL = "Migration teams: rehearsal lab and migration"
 
@@ -40,48 +37,8 @@ migrate_app = typer.Typer(no_args_is_help=True, help=(
     "Move systems into the data center in waves (T4): precheck, replicate, test cutover, cutover, "
     "verify (T4.3), rollback, finalize. Resumable: every step is recorded in the state database."))
 
-StateOption = Annotated[Path, typer.Option("--state", resolve_path=True,
-                                           help="The state database (SQLite); runs go beside it.")]
-LabOption = Annotated[str | None, typer.Option("--lab", help="Use this rehearsal lab's outputs and bastions.",
-                                               show_default="jiyue, unless --outputs is given")]
-OutputsOption = Annotated[Path | None, typer.Option("--outputs", help="Stack outputs (JSON) of the real stacks.")]
-ConnOption = Annotated[Path | None, typer.Option("--connection", help="Bastions, key and known_hosts (YAML).")]
-DEFAULT_STATE = Path(".jiyue/state.db")
-
-
-class Until(StrEnum):
-    replicated = "replicated"
-    verified_test = "verified-test"
-    verified = "verified"
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(migrate_app, name="migrate", rich_help_panel=PANEL)
-
-
-def sources(lab: str | None, outputs: Path | None, connection: Path | None) -> Sources:
-    """The hosts' whereabouts: real stacks' outputs and connection profile, or a rehearsal lab's."""
-    try:
-        if outputs is not None or connection is not None:
-            if outputs is None or connection is None:
-                raise RunError("--outputs and --connection go together (or use --lab)")
-            return Sources.from_files(outputs, connection)
-        name = lab or "jiyue"
-        return Sources.from_lab(DEFAULT_BASE_DIR / name, name)
-    except RunError as exc:
-        err().print(str(exc), style="red", markup=False)
-        exit_with(ExitStatus.BAD_INPUT)
-
-
-@contextmanager
-def open_store(path: Path) -> Iterator[Store]:
-    """The state database, locked for this driver; exit 2 with the reason if it cannot be."""
-    try:
-        with Store.open(path) as store:
-            yield store
-    except StateError as exc:
-        err().print(str(exc), style="red")
-        exit_with(ExitStatus.BAD_INPUT)
 
 
 def _select(model: CityModel, wave: int | None, department: str | None, system: str | None, capacity: int,
