@@ -5,14 +5,14 @@ Two figures, in resources per second:
 - *direct*: every rule called in-process (``policies.pack.judge_direct``);
 - *analyzer gRPC*: through the analyzer interface the Pulumi engine uses, as ``jiyue policy
   check`` does (policy-pack processes started like the engine starts them, ConfigureStack,
-  Analyze per resource, AnalyzeStack per stack), counting the packs' start-up: with the pack's
-  registry cache warm (the goal's figure) and cold (a registry changed since the last check);
-  and the steady state once the packs are up.
+  Analyze per resource, AnalyzeStack per stack), counting the packs' start-up (the goal's
+  figure); and the steady state once the packs are up.
 
-Goal: at least 2,000 resources/s through the interface. The graph is ``policies.synthetic``'s
-compliant city graph (the same shapes ``infra.preview`` produces), so every rule does its full
-work and none short-circuits on a violation. Run: ``.venv/bin/python bench/policy_check.py
-[--departments N] [--workers W] [--repeat R]``.
+Goal: at least 2,000 resources/s through the interface. The graph is the real program's preview
+(``infra.preview``) of every stack of a generated city (``jiyue.registry.generate``), judged with
+that city's facts (``jiyue.facts``); the generated registry files everything, so every rule does
+its full work and none short-circuits on a violation. Run: ``.venv/bin/python
+bench/policy_check.py [--departments N] [--workers W] [--repeat R]``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from infra.preview import preview_all
+from jiyue.facts import write_facts
 from jiyue.registry import load_city
 from jiyue.registry.generate import generate
-from policies.analyzer import PackProcess
+from policies.analyzer import PackProcess, judge_stacks
 from policies.core import RUNTIME
 from policies.pack import judge_direct
-from policies.synthetic import city_graph
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -53,42 +54,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         city_dir = generate(Path(tmp) / "city", args.departments, args.systems, seed=1)
         model = load_city(city_dir)
-        graphs = city_graph(model)
+        t0 = time.perf_counter()
+        graphs = [(p.stack, p.resources) for p in preview_all(model)]
+        previewed = time.perf_counter() - t0
+        facts = write_facts(model, Path(tmp) / "facts.json")
         n = sum(len(r) for _, r in graphs)
         print(f"city: {args.departments} departments x {args.systems} systems -> {len(graphs)} stacks, "
-              f"{n} resources; {args.workers} pack process(es) on {os.cpu_count()} CPU(s)")
-        config = {"jiyue:city": str(city_dir)}
-
-        # the packs keep the parsed registry in a cache named by its content (policies/city.py):
-        # a first run on a new or changed registry parses it (once, in the driver, while the packs
-        # start), later runs read the cache. Both are measured, in a cache of the benchmark's own.
-        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
-        from policies.analyzer import judge_stacks
+              f"{n} resources (previewed in {previewed:.1f} s); {args.workers} pack process(es) on "
+              f"{os.cpu_count()} CPU(s)")
+        config = {"facts": str(facts)}
+        policy_config = {"all": config}
 
         runs = []
-        for _ in range(args.repeat + 1):
+        for _ in range(args.repeat):
             t0 = time.perf_counter()
-            results, _ = judge_stacks(graphs, workers=args.workers, config=config)
+            results, _ = judge_stacks(graphs, workers=args.workers, policy_config=policy_config)
             runs.append(time.perf_counter() - t0)
         found = sum(len(r.diagnostics) for r in results)
-        cold, warm = runs[0], min(runs[1:])
+        warm = min(runs)
 
         best = float("inf")
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             found_direct = 0
             for stack, res in graphs:
-                RUNTIME.configure_stack(stack, config)
-                found_direct += len(judge_direct(stack, res))
+                RUNTIME.configure_stack(stack)
+                found_direct += len(judge_direct(stack, res, config))
             best = min(best, time.perf_counter() - t0)
         print(f"direct (rules called in-process):   {n / best:9.0f} resources/s  ({best:.2f} s, "
               f"{found_direct} findings)")
         print(f"analyzer gRPC, with pack start-up:  {n / warm:9.0f} resources/s  ({warm:.2f} s, {found} findings)")
-        print(f"  the same, registry not yet cached: {n / cold:8.0f} resources/s  ({cold:.2f} s)")
 
         # steady state: packs already up (the engine starts the pack once per preview); the packs'
         # own CPU time tells what the pack costs without this Python client (the engine is Go)
-        packs = [PackProcess(config=config) for _ in range(min(args.workers, len(graphs)))]
+        packs = [PackProcess(policy_config=policy_config) for _ in range(min(args.workers, len(graphs)))]
         gc.disable()
         try:
             slices = [graphs[i::len(packs)] for i in range(len(packs))]

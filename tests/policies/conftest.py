@@ -1,7 +1,18 @@
-"""Fixtures of the policy pack's tests: the sample city's facts, resource builders, a running pack."""
+"""Fixtures of the policy pack's tests: the sample city's facts, its recorded preview graph, resource
+builders, a running pack.
+
+``data/<stack>.json`` is what ``jiyue infra preview --format json --stack <stack>`` prints for a few
+stacks of the sample city (the four foundations; finance: intranet, extranet and its DR stack;
+secrecy: classified and public systems and a DR stack). ``test_recorded.py`` previews them again
+and fails when a recording no longer matches the program; re-record with::
+
+    for f in tests/policies/data/*.json; do
+        .venv/bin/jiyue infra preview --format json --stack "$(basename "$f" .json)" > "$f"; done
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,11 +63,22 @@ def ctx(facts: CityFacts, facts_file: Path) -> Callable[[str], Context]:
     return make
 
 
-@pytest.fixture(scope="session")
-def sample_graph() -> list[tuple[str, list[dict[str, Any]]]]:
-    from policies.synthetic import city_graph
+DATA = Path(__file__).resolve().parent / "data"
+Graph = list[tuple[str, list[dict[str, Any]]]]
 
-    return city_graph(load_city(SAMPLE_CITY))
+
+def recorded_files() -> list[Path]:
+    return sorted(DATA.glob("*.json"))
+
+
+def read_graph(path: Path) -> Graph:
+    return [(s["stack"], s["resources"]) for s in json.loads(path.read_text(encoding="utf-8"))]
+
+
+@pytest.fixture(scope="session")
+def recorded_graph() -> Graph:
+    """The recorded stacks of the sample city, as the program previews them (tests change a copy)."""
+    return [g for path in recorded_files() for g in read_graph(path)]
 
 
 @pytest.fixture(scope="module")

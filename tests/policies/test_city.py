@@ -1,9 +1,10 @@
 """The sample city passes; deliberately broken variants each fail with the right rule; the facts
 the pack judges by are the registry's, as jiyue computes them.
 
-The graph is ``policies.synthetic.city_graph`` (the shapes ``infra.preview`` produces). The sample
-registry holds some incomplete filings on purpose, so the filing gate fails exactly the deployed
-systems ``jiyue.catalog.filing_gaps`` calls incomplete, and nothing else fails.
+The whole city is the real program's preview of every stack; the broken variants change a copy of
+the recorded graph (``data/``). The sample registry holds some incomplete filings on purpose, so
+the filing gate fails exactly the deployed systems ``jiyue.catalog.filing_gaps`` calls incomplete,
+and nothing else fails.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.preview import preview_all
 from jiyue.catalog import filing_gaps, in_scope
 from jiyue.facts import city_facts, write_facts
 from jiyue.registry import load_city
@@ -45,8 +47,14 @@ def judge(facts_file):
     return run
 
 
-def test_sample_city_passes_every_rule_but_the_filing_gaps(sample_graph, judge):
-    report = judge(sample_graph, whole_city=True)
+@pytest.fixture(scope="module")
+def city_graph() -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every stack of the sample city, as the program previews it now."""
+    return [(p.stack, p.resources) for p in preview_all(load_city(SAMPLE_CITY))]
+
+
+def test_sample_city_passes_every_rule_but_the_filing_gaps(city_graph, judge):
+    report = judge(city_graph, whole_city=True)
     assert rules_of(report) <= {"jiyue-filing-gate"}
     model = load_city(SAMPLE_CITY)
     incomplete = {s.id for s in model.systems.values() if in_scope(s) and filing_gaps(s)}
@@ -54,12 +62,20 @@ def test_sample_city_passes_every_rule_but_the_filing_gaps(sample_graph, judge):
     assert flagged == incomplete
 
 
+def test_the_whole_city_check_finds_a_missing_dr_stack(city_graph, judge):
+    report = judge([g for g in city_graph if g[0] != "intranet-dr-finance"], whole_city=True)
+    dr = [f for f in report.findings if f.rule == "jiyue-dr-counterpart"]
+    assert [(f.stack, f.department, f.zone, f.site) for f in dr] == [
+        ("intranet-dr-finance", "finance", "intranet", "dr")]
+    assert "finance-budget" in dr[0].message and "finance-treasury" in dr[0].message
+
+
 def _find(graphs, stack: str) -> list[dict[str, Any]]:
     return next(r for s, r in graphs if s == stack)
 
 
-def _variant(sample_graph, stack: str, change) -> list:
-    graphs = copy.deepcopy(sample_graph)
+def _variant(recorded_graph, stack: str, change) -> list:
+    graphs = copy.deepcopy(recorded_graph)
     change(_find(graphs, stack), stack)
     return graphs
 
@@ -101,17 +117,17 @@ VARIANTS = [
      {"jiyue-ingress-public-web-only", "jiyue-ingress-admin-from-management"}),
     ("intranet-floating-ip", "intranet-primary-finance", intranet_floating_ip, {"jiyue-intranet-no-floating-ip"}),
     ("department-gateway", "extranet-primary-finance", department_gateway, {"jiyue-egress-single-gateway"}),
-    ("unencrypted-classified-volume", "intranet-primary-civil-defense", unencrypted_classified_volume,
+    ("unencrypted-classified-volume", "intranet-primary-secrecy", unencrypted_classified_volume,
      {"jiyue-classified-volume-encrypted"}),
     ("overlapping-subnet", "intranet-primary-finance", overlapping_subnet, {"jiyue-subnet-no-overlap"}),
 ]
 
 
 @pytest.mark.parametrize("case,stack,change,expected", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_broken_variant_fails_with_the_right_rule(sample_graph, judge, case, stack, change, expected):
-    graphs = _variant(sample_graph, stack, change)
+def test_broken_variant_fails_with_the_right_rule(recorded_graph, judge, case, stack, change, expected):
+    graphs = _variant(recorded_graph, stack, change)
     one = [(s, r) for s, r in graphs if s == stack]
-    base = rules_of(judge([(s, r) for s, r in sample_graph if s == stack]))
+    base = rules_of(judge([(s, r) for s, r in recorded_graph if s == stack]))
     found = rules_of(judge(one)) - base
     assert found == expected
     assert judge(one).blocking
@@ -124,13 +140,13 @@ def _edit_system(city: Path, department: str, system: str, change) -> None:
     path.write_text(DEPARTMENT_MODELINE + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def test_missing_filing_fails_with_the_filing_gate(sample_graph, judge, tmp_path):
+def test_missing_filing_fails_with_the_filing_gate(recorded_graph, judge, tmp_path):
     """A registry whose finance-budget loses its filing record blocks finance's intranet stack."""
     city = tmp_path / "city"
     shutil.copytree(SAMPLE_CITY, city)
     _edit_system(city, "finance", "finance-budget", lambda s: s.pop("filing", None))
     stack = "intranet-primary-finance"
-    one = [(s, r) for s, r in sample_graph if s == stack]
+    one = [(s, r) for s, r in recorded_graph if s == stack]
     assert not rules_of(judge(one))
     broken = check_graphs(one, facts=facts_of(city, tmp_path), mode="direct")
     assert rules_of(broken) == {"jiyue-filing-gate"}

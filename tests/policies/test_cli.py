@@ -17,8 +17,8 @@ def write_graph(tmp_path, graphs):
     return p
 
 
-def test_check_passes_a_clean_stack_over_grpc(cli, tmp_path, sample_graph):
-    g = write_graph(tmp_path, [(s, r) for s, r in sample_graph if s == "intranet-primary-finance"])
+def test_check_passes_a_clean_stack_over_grpc(cli, tmp_path, recorded_graph):
+    g = write_graph(tmp_path, [(s, r) for s, r in recorded_graph if s == "intranet-primary-finance"])
     r = cli("policy", "check", "--graph", g, "--city", SAMPLE_CITY, "--stack", "intranet-primary-finance",
             "--format", "json")
     assert r.exit_code == ExitStatus.OK, r.output
@@ -26,8 +26,8 @@ def test_check_passes_a_clean_stack_over_grpc(cli, tmp_path, sample_graph):
     assert d["passed"] and d["mode"] == "analyzer gRPC interface" and d["resources"] > 20
 
 
-def test_check_fails_a_violation_and_writes_each_format(cli, tmp_path, sample_graph):
-    rs = [dict(x) for x in next(r for s, r in sample_graph if s == "intranet-primary-finance")]
+def test_check_fails_a_violation_and_writes_each_format(cli, tmp_path, recorded_graph):
+    rs = [dict(x) for x in next(r for s, r in recorded_graph if s == "intranet-primary-finance")]
     rs.append({"urn": "urn:pulumi:intranet-primary-finance::jiyue::openstack:networking/floatingIp:FloatingIp::f",
                "type": "openstack:networking/floatingIp:FloatingIp", "name": "f", "parent": None, "inputs": {}})
     g = write_graph(tmp_path, [("intranet-primary-finance", rs)])

@@ -21,8 +21,8 @@ def test_analyzer_info_carries_every_rule_with_its_metadata(pack):
     assert pack.info.name == "jiyue-city-dc" and pack.info.supportsConfig
 
 
-def test_grpc_finds_what_the_rules_find_directly(pack, sample_graph, facts_file):
-    resources = copy.deepcopy(next(r for s, r in sample_graph if s == STACK))
+def test_grpc_finds_what_the_rules_find_directly(pack, recorded_graph, facts_file):
+    resources = copy.deepcopy(next(r for s, r in recorded_graph if s == STACK))
     resources.append({"urn": f"urn:pulumi:{STACK}::jiyue::openstack:networking/floatingIp:FloatingIp::fip",
                       "type": "openstack:networking/floatingIp:FloatingIp", "name": "finance/finance-budget/"
                       "internal/fip", "parent": None, "inputs": {"pool": "internet"}})
@@ -45,12 +45,12 @@ def test_stack_rules_run_in_analyze_stack_with_the_configured_stack(pack):
     assert {m.split()[1] for m in (d.message for d in dr)} == {"finance-budget", "finance-treasury"}
 
 
-def test_the_packs_shortcuts_change_no_answer(sample_graph, facts_file, monkeypatch):
+def test_the_packs_shortcuts_change_no_answer(recorded_graph, facts_file, monkeypatch):
     """The pack's shortcuts in pulumi-policy's servicer (policies.pack.install_shortcuts) give the
     same diagnostics and not-applicable counts as the SDK unchanged, on findings of every kind."""
     from policies.analyzer import judge_stacks
 
-    stacks = [(s, copy.deepcopy(r)) for s, r in sample_graph if s.endswith(("-finance", "-foundation", "-bigdata"))]
+    stacks = [(s, copy.deepcopy(r)) for s, r in recorded_graph if s.endswith(("-finance", "-foundation", "-secrecy"))]
     resources = next(r for s, r in stacks if s == STACK)
     resources.append({"urn": f"urn:pulumi:{STACK}::jiyue::openstack:networking/floatingIp:FloatingIp::fip",
                       "type": "openstack:networking/floatingIp:FloatingIp", "name": "fip", "inputs": {}})
