@@ -27,7 +27,7 @@ from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
 from jiyue.stacks import StackName
 
-from . import verify
+from . import consolidate, verify
 from .inventory import Connection, department_inventory, write_inventory
 from .runner import Runner
 from .state import ORDER, State, Store
@@ -103,15 +103,21 @@ class Engine:
         return [h for h in data["hosts"] if h.get("state") == "running"]
 
     def pairs(self, system: System) -> list[dict[str, Any]]:
+        """One item per legacy host: its target and what it copies there (the copy plan of
+        :mod:`migration.consolidate`: a tree several sources hold is copied as the registry says)."""
         targets = self.targets(system)
+        by_name = {t["name"]: t for t in targets}
+        where = consolidate.assign(system, [t["name"] for t in targets])
+        plan = consolidate.copy_plan(system, [t["name"] for t in targets])
         dep = self.model.department_of[system.id]
         out = []
-        for j, h in enumerate(system.legacy_hosts):
-            t = targets[j % len(targets)]
+        for h in system.legacy_hosts:
+            t = by_name[where[h.name]]
             out.append({"source": h.name, "target": t["name"],
                         "source_address": self.ip.mapped_address(dep, h.lan, h.address),
                         "target_address": t["address"], "services": [s.value for s in h.services],
-                        "data_paths": list(h.data_paths), "databases": list(h.databases)})
+                        "data_paths": list(h.data_paths), "databases": list(h.databases),
+                        "copies": [c.as_dict() for c in plan[t["name"]] if c.source == h.name]})
         return out
 
     def extravars(self, system: System) -> dict[str, Any]:
@@ -243,7 +249,19 @@ class Engine:
         return r.ok, r.summary(), detail
 
     def gate(self, system: System) -> None:
+        """What the playbooks cannot judge: the filing gate, and whether the targets can hold
+        every source's data (trees several sources hold, compared before anything is copied)."""
         precheck_gate(system)
+        names = [t["name"] for t in self.targets(system)]
+        wanted = consolidate.shared(system, names)
+        if wanted:
+            manifests = verify.measure_trees(wanted, self.inventory_for(system))
+            problems = consolidate.problems(system, names, manifests)
+            if problems:
+                raise PrecheckFailed("the targets cannot hold every source's data: " + "; ".join(problems))
+        clashes = consolidate.database_clashes(system, names)
+        if clashes:
+            raise PrecheckFailed("; ".join(clashes))
 
     def verify(self, system_id: str) -> StepResult:
         """Run the system's verification suite again (T4.3: every target against its sources, as
@@ -256,14 +274,15 @@ class Engine:
         directory = self.run_dir / "verify" / f"{system.id}-{step}"
         inventory = self.inventory_for(system)
         measured = verify.measure_sources(pairs, inventory)
-        exp = verify.expectations(system.id, pairs, measured, inventory)
+        exp = verify.expectations(system, pairs, measured, inventory)
         verify.write_suite(directory, system.id, exp)
         result = verify.run_suite(directory, system.id)
         detail = {"passed": result.passed, "failed": result.failed, "failures": result.failures,
                   "suite": str(directory),
                   "compared": {t: {"files": sum(len(m or {}) for m in e["files"].values()),
                                    "tables": sum(len(d) for d in e["databases"].values()),
-                                   "web": len(e["http"])} for t, e in exp["targets"].items()}}
+                                   "web": len(e["http_requests"]) if e["http_answers"] else 0,
+                                   "sources": e["sources"]} for t, e in exp["targets"].items()}}
         (directory / "result.json").write_text(json.dumps(detail, ensure_ascii=False, indent=1), encoding="utf-8")
         msg = f"{result.passed} checks passed" if result.ok else \
             f"{result.failed} of {result.passed + result.failed} checks failed: " + "; ".join(result.failures[:3])

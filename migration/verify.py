@@ -23,7 +23,9 @@ from typing import Any
 
 import testinfra
 
-from . import probes, tools_on_path
+from jiyue.registry.schema import System
+
+from . import consolidate, probes, tools_on_path
 
 PORTS = {"nginx": 80, "postgresql": 5432}
 HTTP_REQUESTS = [[80, "/"]]
@@ -78,22 +80,46 @@ def measure_sources(pairs: list[Pair], inventory: Path) -> dict[str, dict[str, A
     return dict(results)
 
 
-def expectations(system: str, pairs: list[Pair], measured: dict[str, dict[str, Any]], inventory: Path) -> dict:
+def measure_trees(wanted: list[tuple[str, str]], inventory: Path) -> dict[tuple[str, str], dict | None]:
+    """The manifests of (host, path) trees, measured on each host (in parallel)."""
+    by_host: dict[str, list[str]] = {}
+    for host, path in wanted:
+        by_host.setdefault(host, []).append(path)
+
+    def one(host: str) -> dict[tuple[str, str], dict | None]:
+        got = probes.run(_host(host, inventory), probes.FILES, by_host[host])
+        return {(host, p): got.get(p) for p in by_host[host]}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {k: v for part in pool.map(one, by_host) for k, v in part.items()}
+
+
+def expectations(system: System, pairs: list[Pair], measured: dict[str, dict[str, Any]], inventory: Path) -> dict:
+    """What every target must hold, composed from every source it is built from as measured now
+    (:func:`migration.consolidate.compose`), and the problems that keep it from holding them all."""
     targets: dict[str, dict[str, Any]] = {}
     for p in pairs:
-        t = targets.setdefault(p.target, {"services": [], "ports": [], "files": {}, "databases": {}, "http": {},
-                                          "http_requests": HTTP_REQUESTS})
+        t = targets.setdefault(p.target, {"services": [], "ports": [], "files": {}, "databases": {},
+                                          "http_answers": [], "http_requests": HTTP_REQUESTS, "sources": []})
+        t["sources"].append(p.source)
         for svc in p.services:
             if svc in PORTS and svc not in t["services"]:
                 t["services"].append(svc)
                 t["ports"].append(PORTS[svc])
         m = measured[p.source]
-        for path, manifest in m["files"].items():
-            t["files"].setdefault(path, manifest)  # several sources on one path: the first one is the copy
         t["databases"].update({k: v for k, v in m["databases"].items() if v is not None})
-        if m["http"] and not t["http"]:
-            t["http"] = m["http"]
-    return {"system": system, "inventory": str(inventory), "targets": targets}
+        if m["http"] and m["http"] not in t["http_answers"]:
+            t["http_answers"].append(m["http"])
+    manifests = {(p.source, path): measured[p.source]["files"].get(path) for p in pairs for path in p.data_paths}
+    problems: list[str] = []
+    for target, trees in consolidate.trees(system, list(targets)).items():
+        for tree in trees:
+            manifest, found = consolidate.compose(tree, manifests)
+            problems += found
+            targets[target]["files"][tree.dest] = manifest
+            targets[target].setdefault("built_from", {})[tree.dest] = {"sources": list(tree.holders),
+                                                                       "path": tree.path, "mode": tree.mode}
+    return {"system": system.id, "inventory": str(inventory), "targets": targets, "problems": problems}
 
 
 def write_suite(directory: Path, system: str, exp: dict[str, Any]) -> Path:

@@ -1,10 +1,10 @@
 """The city registry's schema: one city context file, one file per department.
 
 Every model forbids unknown fields, so a typo in the registry is an error and not a silently
-ignored key. Later issues extend these models with new *optional* fields (data resources,
-filing records, ...) so that existing registries stay valid.
+ignored key. Fields added to a model are optional (data resources, filing records, ...), so
+that existing registries stay valid.
 
-Requirement ids (T1.1, T3.5, ...) refer to ``shared/seed/REQUIREMENTS.md``.
+Requirement ids (T1.1, T3.5, ...) refer to docs/requirements.md.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pydantic import (
     Field,
     PastDate,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -462,6 +464,44 @@ class LegacyHost(Strict):
     data_gb: NonNegative = 0
 
 
+class ConsolidationMode(StrEnum):
+    union = "union"
+    authoritative = "authoritative"
+    distinct = "distinct"
+
+
+class Consolidation(Strict):
+    """How the trees that several legacy hosts hold under one data path become one target's
+    (T2.2, T4.3). Without it the trees must be identical: the precheck compares them and refuses
+    when they differ, before anything is copied.
+
+    - ``union``: every host's files; refused where two hosts hold one file with different contents.
+    - ``authoritative``: ``source``'s tree wins where the copies differ; refused where another host
+      holds a file the source lacks (it would be lost).
+    - ``distinct``: each host's tree to a path of its own on the target (``targets``: host -> path).
+    """
+
+    mode: ConsolidationMode
+    source: Ident | None = Field(default=None, description="authoritative: the host whose tree wins")
+    targets: dict[Ident, Annotated[str, StringConstraints(pattern=r"^/")]] = Field(
+        default_factory=dict, description="distinct: each host's path on the target")
+
+    @model_validator(mode="after")
+    def _fits_mode(self) -> Consolidation:
+        if self.mode is ConsolidationMode.authoritative and self.source is None:
+            raise ValueError("mode authoritative needs `source: <host>`, the host whose tree wins")
+        if self.mode is not ConsolidationMode.authoritative and self.source is not None:
+            raise ValueError(f"`source` is for mode authoritative, not {self.mode.value}")
+        if self.mode is ConsolidationMode.distinct:
+            if not self.targets:
+                raise ValueError("mode distinct needs `targets: {<host>: <path on the target>}` for every host")
+            if len(set(self.targets.values())) != len(self.targets):
+                raise ValueError("mode distinct: two hosts are given the same target path")
+        elif self.targets:
+            raise ValueError(f"`targets` is for mode distinct, not {self.mode.value}")
+        return self
+
+
 class Capacity(Strict):
     """What the system gets in the data center."""
 
@@ -500,6 +540,8 @@ class System(Strict):
         default=None, description="Set when the system is retired (T1.2, T2.1): it is not built or migrated")
     dr: DrNeed | None = None
     legacy_hosts: list[LegacyHost] = Field(default_factory=list)
+    consolidation: dict[Annotated[str, StringConstraints(pattern=r"^/")], Consolidation] = Field(
+        default_factory=dict, description="Per data path held by several legacy hosts: how their trees combine")
     capacity: Capacity
     # ---- catalog and filing (T5–T8, G6); None means "not filed", [] means "filed: none"
     data_resources: list[DataResource] | None = Field(
@@ -507,6 +549,25 @@ class System(Strict):
     data_needs: list[DataNeed] | None = Field(
         default=None, description="The requirement list (需求清单); omitted = not filed")
     filing: Filing | None = Field(default=None, description="The filing record (备案); omitted = not filed")
+
+    @field_validator("consolidation")
+    @classmethod
+    def _consolidation_names_its_hosts(cls, value: dict[str, Consolidation], info: ValidationInfo
+                                       ) -> dict[str, Consolidation]:
+        hosts = info.data.get("legacy_hosts") or []
+        for path, rule in value.items():
+            holders = [h.name for h in hosts if path in h.data_paths]
+            if len(holders) < 2:
+                raise ValueError(f"{path}: {len(holders)} legacy host(s) hold it; consolidation is for a path "
+                                 "that several hosts hold")
+            named = ([rule.source] if rule.source else []) + list(rule.targets)
+            strangers = [n for n in named if n not in holders]
+            if strangers:
+                raise ValueError(f"{path}: {', '.join(strangers)} is not one of the hosts holding it "
+                                 f"({', '.join(holders)})")
+            if rule.mode is ConsolidationMode.distinct and set(rule.targets) != set(holders):
+                raise ValueError(f"{path}: mode distinct needs a target path for each of {', '.join(holders)}")
+        return value
 
 
 class Department(Strict):

@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from migration import consolidate
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
 LAB_NAME = "pbk"
@@ -62,6 +64,7 @@ class PbkLab:
         targets = [h for h, v in self.inventory["all"]["hosts"].items()
                    if v.get("jiyue_role") == "target" and v.get("jiyue_system") == system_id]
         target = sorted(targets)[0]
+        plan = consolidate.copy_plan(system, [target])[target]
         pairs = [{
             "source": h.name,
             "target": target,
@@ -70,6 +73,7 @@ class PbkLab:
             "services": [str(s) for s in h.services],
             "data_paths": list(h.data_paths),
             "databases": list(h.databases),
+            "copies": [c.as_dict() for c in plan if c.source == h.name],
         } for h in system.legacy_hosts]
         return {
             "jiyue_run_id": RUN_ID,
@@ -121,20 +125,14 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
-    from lab.seed import seed_hosts
-    from lab.topology import build, free_controller_slot, plan_lab, seed_items
+    from lab.bringup import lab_up
     from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
 
     tmp = tmp_path_factory.mktemp("pbk")
     model = load_city(REPO / "inventories" / "dalian")
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, ["audit"], city_targets(model, ip), controller_slot=free_controller_slot(model))
-    lab = Lab(LAB_NAME, progress=lambda _: None)
-    lab.down()
-    try:
-        started = time.monotonic()
-        build(lab, plan)
-        seed_hosts(lab, seed_items(model, plan))
+    with lab_up(Lab(LAB_NAME, progress=lambda _: None), model, ip, ["audit"], city_targets(model, ip)) as up:
+        lab = up.lab
         inventory = build_inventory(model, ip, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
                                     departments=["audit"])
         inventory_path = write_inventory(inventory, tmp / "inventory.yml")
@@ -146,11 +144,9 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
             names, ktype, kdata = line.split()[:3]
             host_keys[names.split(",")[0]] = f"{ktype} {kdata}"
         env = PbkLab(lab, model, inventory, inventory_path, key, host_keys)
-        env.timings["lab up + seed"] = time.monotonic() - started
+        env.timings["lab up + seed"] = up.seconds
         yield env
         print("\nplaybook timings (s): " + json.dumps({k: round(v, 1) for k, v in env.timings.items()}))
-    finally:
-        lab.down()
 
 
 # --------------------------------------------------------------------------- helpers over ssh
