@@ -3,7 +3,6 @@ engine over it set up exactly as ``jiyue migrate run`` sets it up."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.outputs import city_targets
+from jiyue.ipam import IpPlan
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel, load_city
 from lab import Lab
-from lab.seed import seed_hosts
-from lab.topology import LabPlan, build, free_controller_slot, plan_lab, seed_items
+from lab.bringup import lab_up
+from lab.topology import LabPlan
 from migration.engine import Engine, engine_run
 from migration.inventory import Connection, read_outputs
 from migration.runner import RunnerSettings
@@ -28,7 +28,7 @@ SAMPLE_CITY = REPO / "inventories" / "dalian"
 class MigLab:
     lab: Lab
     model: CityModel
-    ip: Any
+    ip: IpPlan
     plan: LabPlan
     outputs: dict[str, Any]
     conn: Connection
@@ -46,18 +46,9 @@ def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bo
     """Bring the lab up (seeded), yield it, always tear it down."""
     model = load_city(city)
     ip = ip_plan(model)
-    lab = Lab(name, progress=lambda _: None)
-    lab.down()
-    t0 = time.monotonic()
-    plan = plan_lab(model, ip, departments, city_targets(model, ip), controller_slot=free_controller_slot(model))
-    try:
-        build(lab, plan)
-        if seed:
-            seed_hosts(lab, seed_items(model, plan))
-        yield MigLab(lab, model, ip, plan, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
-                     time.monotonic() - t0)
-    finally:
-        lab.down()
+    with lab_up(Lab(name, progress=lambda _: None), model, ip, departments, city_targets(model, ip), seed=seed) as up:
+        yield MigLab(up.lab, model, ip, up.plan, read_outputs(up.lab.dir / "outputs.json"),
+                     Connection.from_lab(up.lab.dir), up.seconds)
 
 
 @contextmanager

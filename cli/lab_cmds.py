@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from infra.outputs import city_targets
 from jiyue.ipam import plan as ip_plan
+from jiyue.registry import CityModel
 from jiyue.status import ExitStatus
+from lab import Lab, LabError, bringup
+from lab.topology import LabPlan, expected_matrix, probe
 
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
@@ -31,11 +33,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(lab_app, name="lab", rich_help_panel=PANEL)
 
 
-def _lab(name: str):  # noqa: ANN202
-    from lab import Lab, LabError
+def _dim(message: str) -> None:
+    err().print(f"[dim]{message}[/]")
 
+
+def _lab(name: str) -> Lab:
     try:
-        return Lab(name, progress=lambda msg: err().print(f"[dim]{msg}[/]"))
+        return Lab(name, progress=_dim)
     except LabError as exc:
         err().print(f"--name: {exc}", style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -48,7 +52,7 @@ def _need_root() -> None:
         exit_with(ExitStatus.ENVIRONMENT)
 
 
-def choose_departments(model, departments: str | None, scale: int | None) -> list[str]:  # noqa: ANN001
+def choose_departments(model: CityModel, departments: str | None, scale: int | None) -> list[str]:
     """The departments to bring up: named ones, else the pilot, grown until ``scale`` hosts."""
     if departments:
         chosen = [d.strip() for d in departments.split(",") if d.strip()]
@@ -87,8 +91,6 @@ def lab_up(
     """Bring up the lab for some departments: zone routers and segments, bastions, target hosts
     where the stack outputs put them, legacy hosts behind their department's edge, the extranet's
     egress and an internet stub. Writes outputs.json in the stack-output shape."""
-    from lab.topology import build, free_controller_slot, plan_lab
-
     model = load(city)
     chosen = choose_departments(model, departments, scale)
     _need_root()
@@ -98,30 +100,18 @@ def lab_up(
                     f"`jiyue lab down --name {name}` first, or choose another --name", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     ip = ip_plan(model)
-    plan = plan_lab(model, ip, chosen, city_targets(model, ip), controller_slot=free_controller_slot(model))
-    t0 = time.monotonic()
-    err().print(f"lab {name}: {len(plan.hosts)} hosts for {', '.join(chosen)}")
-    try:
-        build(lab, plan, progress=lambda m: err().print(f"[dim]{m}[/]"))
-        if seed:
-            _seed(lab, model, plan, data_scale)
-    except Exception:
+
+    def planned(plan: LabPlan) -> None:
+        err().print(f"lab {name}: {len(plan.hosts)} hosts for {', '.join(chosen)}")
+
+    def failed(_: BaseException) -> None:
         err().print(f"lab {name}: failed; removing what was created (`jiyue lab down --name {name}` "
                     "does the same after a crash)", style="red")
-        lab.down()
-        raise
-    out().print(f"lab {name} up: {len(plan.hosts)} hosts in {time.monotonic() - t0:.1f} s; "
-                f"outputs in {lab.dir / 'outputs.json'}; `jiyue lab status --name {name}` lists them")
 
-
-def _seed(lab, model, plan, data_scale: float) -> None:  # noqa: ANN001
-    from lab.seed import seed_hosts
-    from lab.topology import seed_items
-
-    items = seed_items(model, plan)
-    t0 = time.monotonic()
-    seed_hosts(lab, items, scale=data_scale)
-    err().print(f"[dim]seeded {len(items)} legacy hosts in {time.monotonic() - t0:.1f} s[/]")
+    with bringup.lab_up(lab, model, ip, chosen, city_targets(model, ip), seed=seed, data_scale=data_scale,
+                        keep=True, fresh=False, progress=_dim, on_plan=planned, on_failure=failed) as up:
+        out().print(f"lab {name} up: {len(up.plan.hosts)} hosts in {up.seconds:.1f} s; "
+                    f"outputs in {lab.dir / 'outputs.json'}; `jiyue lab status --name {name}` lists them")
 
 
 @lab_app.command("down")
@@ -134,7 +124,7 @@ def lab_down(name: NameOption = DEFAULT_LAB) -> None:
     out().print(f"lab {name} down")
 
 
-def _hosts(lab) -> list[dict]:  # noqa: ANN001
+def _hosts(lab: Lab) -> list[dict[str, Any]]:
     plan_path = lab.dir / "plan.json"
     planned = {}
     if plan_path.exists():
@@ -196,8 +186,6 @@ def lab_probe(
 ) -> None:
     """Send real packets (TCP connects) between every pair of zones and sites and the internet
     stub; print the reachability matrix next to the expected one. Exit 1 on any difference."""
-    from lab.topology import LabPlan, expected_matrix, probe
-
     _need_root()
     model = load(city)
     lab = _lab(name)

@@ -45,7 +45,7 @@ from netaddr import IPAddress, IPNetwork, IPSet
 
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
-from jiyue.registry.schema import Department, LegacyHost, Site, System, Zone
+from jiyue.registry.schema import Department, Site, Zone
 from jiyue.stacks import StackName
 from lab.lab import HostSpec, Lab
 
@@ -499,16 +499,6 @@ def expected_matrix(model: CityModel, plan: LabPlan) -> dict[str, dict[str, bool
 
 def probe_sources(plan: LabPlan) -> list[str]:
     return [p for p in plan.probe_points if ":" not in p]
-
-
-def seed_items(model: CityModel, plan: LabPlan) -> list[tuple[str, System, LegacyHost]]:
-    """What ``lab.seed.seed_hosts`` needs for the plan's legacy hosts: (host, system, legacy host)."""
-    items = []
-    for h in plan.hosts:
-        if h.role == "legacy":
-            system = model.systems[h.system]
-            items.append((h.name, system, next(x for x in system.legacy_hosts if x.name == h.legacy_name)))
-    return items
 
 
 def write_outputs(plan: LabPlan, path: Path) -> None:

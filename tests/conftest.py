@@ -5,15 +5,25 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import Result
 from typer.testing import CliRunner
 
 from cli import app
+from infra.outputs import city_targets
+from jiyue.ipam import IpPlan
+from jiyue.ipam import plan as ip_plan
+from jiyue.registry import CityModel, load_city
 from jiyue.registry.generate import DEPARTMENT_MODELINE, generate
+from jiyue.registry.schema import System
+from lab import ImageRecipe, Lab
+from lab.bringup import lab_up
+from lab.topology import LabPlan
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CITY = REPO / "inventories" / "dalian"
@@ -23,7 +33,7 @@ SAMPLE_CITY = REPO / "inventories" / "dalian"
 RETIREMENT = {"decided": "2026-11-20", "approved_by": "programme office", "evidence": "jiyue audit score: 85 points"}
 
 
-def _retirable(model: Any, *, with_dr: bool = False) -> Any:
+def _retirable(model: CityModel, *, with_dr: bool = False) -> System:
     needed = {d for s in model.systems.values() for d in s.depends_on}
     return next(s for s in model.systems.values()
                 if s.id not in needed and s.platform is None and (s.dr is not None or not with_dr)
@@ -44,7 +54,7 @@ def _retire_in_copy(city: Path, dest: Path, system: str) -> Path:
 
 
 @pytest.fixture
-def retirable() -> Callable[..., Any]:
+def retirable() -> Callable[..., System]:
     """``retirable(model, with_dr=False)``: a system that can be retired (nothing depends on it,
     no shared platform, in a department of more than two systems)."""
     return _retirable
@@ -79,10 +89,10 @@ def edit_department(mini_city: Path) -> Callable[[str, Callable[[dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
-def cli() -> Callable[..., Any]:
+def cli() -> Callable[..., Result]:
     runner = CliRunner()
 
-    def run(*args: str) -> Any:
+    def run(*args: str) -> Result:
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
@@ -95,8 +105,6 @@ def lab_skip_reason() -> str | None:
     """Why tests marked ``lab`` cannot run here, or None (they need root and the lab's tools)."""
     if os.geteuid() != 0:
         return "the rehearsal lab needs root (network namespaces, overlay mounts, routes)"
-    from lab.image import ImageRecipe
-
     image_cached = (ImageRecipe().path() / "etc/jiyue/image.json").is_file()
     if not image_cached and shutil.which("debootstrap") is None:
         return "the lab's golden image is not built and debootstrap is missing (apt-get install -y debootstrap)"
@@ -121,30 +129,19 @@ AUDIT_DEPARTMENTS = ("culture", "overseas-chinese")
 
 
 @pytest.fixture(scope="session")
-def city_lab() -> Iterator[Any]:
+def city_lab() -> Iterator[CityLab]:
     """The sample city's pilot departments in a lab of their own (name "jtest"), brought up once
     per test run with seeded legacy hosts, torn down at the end (also when tests fail)."""
-    from infra.outputs import city_targets
-    from jiyue.ipam import plan as ip_plan
-    from jiyue.registry import load_city
-    from lab import Lab
-    from lab.seed import seed_hosts
-    from lab.topology import build, free_controller_slot, plan_lab, seed_items
-
     model = load_city(SAMPLE_CITY)
     ip = ip_plan(model)
-    lab = Lab(CITY_LAB, progress=lambda _: None)
-    lab.down()  # whatever an interrupted earlier run left
     departments = [*model.city.pilot_departments, *AUDIT_DEPARTMENTS]
-    plan = plan_lab(model, ip, departments, city_targets(model, ip), controller_slot=free_controller_slot(model))
-    try:
-        build(lab, plan)
-        seed_hosts(lab, seed_items(model, plan))
-        yield CityLab(lab=lab, model=model, ip=ip, plan=plan)
-    finally:
-        lab.down()
+    with lab_up(Lab(CITY_LAB, progress=lambda _: None), model, ip, departments, city_targets(model, ip)) as up:
+        yield CityLab(lab=up.lab, model=model, ip=ip, plan=up.plan)
 
 
+@dataclass(frozen=True)
 class CityLab:
-    def __init__(self, lab: Any, model: Any, ip: Any, plan: Any) -> None:
-        self.lab, self.model, self.ip, self.plan = lab, model, ip, plan
+    lab: Lab
+    model: CityModel
+    ip: IpPlan
+    plan: LabPlan

@@ -14,7 +14,7 @@ from netaddr import IPAddress, IPNetwork, IPSet
 from infra import outputs as contract
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import DEFAULT_CITY, load_city
-from lab.topology import expected_matrix, plan_lab, plan_text
+from lab.topology import expected_matrix, plan_lab, plan_text, probe
 
 #: the sample city's pilot plan as recorded: plan_lab is pure and deterministic
 RECORDED_PILOT_PLAN = Path(__file__).parent / "data" / "pilot_plan.json"
@@ -104,8 +104,6 @@ def test_expected_matrix_isolates_the_intranet(pilot):
 
 @pytest.mark.lab
 def test_probe_matrix_matches_the_plan(city_lab):
-    from lab.topology import probe
-
     observed = probe(city_lab.lab, city_lab.plan)
     assert observed == expected_matrix(city_lab.model, city_lab.plan)
 

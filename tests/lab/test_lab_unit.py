@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from pathlib import Path
 
 import pytest
 
 from lab import HostSpec, ImageRecipe, Lab, LabError, NotRootError
-from lab.lab import lab_tag
+from lab import image as image_module
+from lab.lab import _machine_needs, lab_tag
 from lab.state import LabState
 
 
@@ -20,11 +23,7 @@ def test_image_digest_follows_the_package_list() -> None:
 
 
 def test_no_mirror_name_in_the_recipe() -> None:
-    from pathlib import Path
-
-    import lab.image as image
-
-    source = Path(image.__file__).read_text()
+    source = Path(image_module.__file__).read_text()
     # no mirror URL at all: debootstrap's default mirror is used
     assert "http://" not in source and "https://" not in source and ".debian.org" not in source
 
@@ -61,10 +60,6 @@ def test_non_root_gets_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyp
 def test_a_lab_range_never_covers_what_the_machine_needs(tmp_path):
     """A lab range over the machine's name server or default gateway would cut it off its
     package registries: refused before anything is created."""
-    import ipaddress
-
-    from lab.lab import _machine_needs
-
     needs = _machine_needs()
     if not needs:
         pytest.skip("this machine has no name server or default gateway to protect")

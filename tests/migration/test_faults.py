@@ -93,21 +93,13 @@ def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
     from jiyue.ipam import plan as ip_plan
     from jiyue.registry import load_city
     from lab import Lab
-    from lab.seed import seed_hosts
-    from lab.topology import build, free_controller_slot, plan_lab, seed_items
+    from lab.bringup import lab_up
 
     model = load_city(REPO / "inventories" / "dalian")
     ip = ip_plan(model)
-    lab = Lab(LAB_NAME, progress=lambda _: None)
-    lab.down()  # whatever an interrupted earlier run left
-    plan = plan_lab(model, ip, DEPARTMENTS, city_targets(model, ip), controller_slot=free_controller_slot(model))
-    try:
-        build(lab, plan)
-        seed_hosts(lab, seed_items(model, plan))
-        yield FaultLab(lab, model, ip, plan, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
-                       tmp_path_factory.mktemp("faults"))
-    finally:
-        lab.down()
+    with lab_up(Lab(LAB_NAME, progress=lambda _: None), model, ip, DEPARTMENTS, city_targets(model, ip)) as up:
+        yield FaultLab(up.lab, model, ip, up.plan, read_outputs(up.lab.dir / "outputs.json"),
+                       Connection.from_lab(up.lab.dir), tmp_path_factory.mktemp("faults"))
 
 
 @contextmanager
