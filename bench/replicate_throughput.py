@@ -1,4 +1,4 @@
-"""Benchmark: copy throughput of the replicate step against raw ``rsync -a`` (issue 6, Speed).
+"""Benchmark: copy throughput of the replicate step against raw ``rsync -a``.
 
     sudo .venv/bin/python bench/replicate_throughput.py            # 400 MB, 2 rounds
     sudo .venv/bin/python bench/replicate_throughput.py --mb 200 --rounds 3

@@ -1,4 +1,4 @@
-"""Benchmark: a wave of lab hosts through precheck and replicate (issue 6, Speed).
+"""Benchmark: a wave of lab hosts through precheck and replicate.
 
     sudo .venv/bin/python bench/wave_speed.py                   # 20 hosts: project settings vs Ansible's defaults
     sudo .venv/bin/python bench/wave_speed.py --hosts 200 --fast-only

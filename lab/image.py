@@ -276,20 +276,3 @@ def ensure_image(
         seconds = time.monotonic() - started
         progress(f"image {recipe.digest} built in {seconds:.0f} s: {final}")
         return ImageBuild(final, recipe.digest, built=True, seconds=seconds)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lab.image [--cache-dir DIR]``: build (or find) the golden image."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
-    args = parser.parse_args(argv)
-    result = ensure_image(cache_dir=args.cache_dir)
-    state = f"built in {result.seconds:.0f} s" if result.built else "cached"
-    print(f"{result.path} ({state})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -67,11 +67,6 @@ def netns_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
-def netns_list() -> list[str]:
-    out = run(["ip", "-j", "netns", "list"], check=False) or "[]"
-    return [entry["name"] for entry in json.loads(out)]
-
-
 def netns_add(name: str, forwarding: bool = False) -> None:
     """Create network namespace ``name`` with loopback up (and IPv4 forwarding if asked)."""
     run(["ip", "netns", "add", name])
