@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import LegacyHost, System
+from lab.image import Progress, quiet
 from lab.lab import Lab
 from lab.seed import SeedReport, seed_hosts
-from lab.topology import LabPlan, Progress, Targets, build, free_controller_slot, plan_lab
+from lab.topology import LabPlan, Targets, build, free_controller_slot, plan_lab
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,6 @@ def seed_items(model: CityModel, plan: LabPlan) -> list[tuple[str, System, Legac
     return items
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
 @contextmanager
 def lab_up(
     lab: Lab,
@@ -58,7 +55,7 @@ def lab_up(
     data_scale: float = 1.0,
     keep: bool = False,
     fresh: bool = True,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     on_plan: Callable[[LabPlan], None] | None = None,
     on_failure: Callable[[BaseException], None] | None = None,
 ) -> Iterator[RunningLab]:

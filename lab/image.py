@@ -74,6 +74,10 @@ def print_progress(message: str) -> None:
     print(f"[lab] {message}", file=sys.stderr, flush=True)
 
 
+def quiet(_: str) -> None:
+    """The progress sink that says nothing."""
+
+
 def _file_bytes(name: str) -> bytes:
     return resources.files("lab").joinpath("files", name).read_bytes()
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +47,7 @@ from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Department, Site, Zone
 from jiyue.stacks import StackName
+from lab.image import Progress, quiet
 from lab.lab import HostSpec, Lab
 
 ROLES = ("legacy", "target", "bastion", "egress", "internet")
@@ -515,14 +516,7 @@ def plan_text(plan: LabPlan) -> str:
     return json.dumps(plan_as_json(plan), ensure_ascii=False, indent=1) + "\n"
 
 
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-def build(lab: Lab, plan: LabPlan, progress: Progress = _quiet) -> None:
+def build(lab: Lab, plan: LabPlan, progress: Progress = quiet) -> None:
     """Create everything ``plan`` describes in ``lab``."""
     t0 = time.monotonic()
     specs = [HostSpec(h.name, labels={k: v for k, v in (("role", h.role), ("zone", h.zone), ("site", h.site),
