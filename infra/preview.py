@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.metadata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from jiyue.ipam import IpPlan
 from jiyue.ipam import plan as ip_plan
@@ -44,6 +44,15 @@ from . import program
 from .config import Settings
 from .mocks import PreviewMocks, RecordingMonitor
 from .plan import PlanError
+
+PULUMI_WRITTEN_FOR = "3.272.0"
+try:  # the one private function of the SDK this module runs on: it waits for a program on our own loop
+    from pulumi.runtime.sync_await import _sync_await
+except ImportError as exc:
+    raise ImportError(
+        f"infra/preview.py needs pulumi.runtime.sync_await._sync_await, private in the Pulumi SDK, which the "
+        f"installed pulumi {importlib.metadata.version('pulumi')} lacks (written against pulumi {PULUMI_WRITTEN_FOR}, "
+        "which has it): install that pulumi, or adapt run_mocked() to this one") from exc
 
 PROJECT = "jiyue"
 

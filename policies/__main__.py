@@ -2,7 +2,8 @@
 
 ``pulumi preview --policy-pack policies/`` runs ``python -u -m pulumi.policy <engine> .`` in this
 directory, which runs this file; ``PolicyPack(...)`` then serves the analyzer over gRPC and prints
-its port on stdout. ``jiyue policy check`` starts it the same way. The rules are in ``rules/``.
+its port on stdout. ``jiyue policy check`` starts it the same way. The rules are in ``rules/``;
+``sdk.patch()`` makes pulumi-policy's servicer cheaper per request (for its pinned version only).
 """
 
 import gc
@@ -10,13 +11,14 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 _HERE = Path(__file__).resolve().parent
 
 
-def _load_package():
+def _load_package() -> ModuleType:
     """Import this directory as a package whatever it is called (the engine may unpack it anywhere)."""
     name = "jiyue_policies"
     if name in sys.modules:
@@ -34,8 +36,7 @@ def main() -> None:
     gc.set_threshold(50_000, 20, 20)
     _load_package()
     pack = importlib.import_module("jiyue_policies.pack")
-    pack.record_configure_stack()
-    pack.install_shortcuts()
+    importlib.import_module("jiyue_policies.sdk").patch()
     PolicyPack(
         name=pack.PACK_NAME,
         enforcement_level=EnforcementLevel.MANDATORY,

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import copy
+import re
 
+import pytest
+
+from policies import sdk
 from policies.pack import judge_direct
 from policies.rules import ALL
+
+from .conftest import REPO
 
 STACK = "intranet-primary-finance"
 
@@ -46,7 +52,7 @@ def test_stack_rules_run_in_analyze_stack_with_the_configured_stack(pack):
 
 
 def test_the_packs_shortcuts_change_no_answer(recorded_graph, facts_file, monkeypatch):
-    """The pack's shortcuts in pulumi-policy's servicer (policies.pack.install_shortcuts) give the
+    """The pack's shortcuts in pulumi-policy's servicer (policies.sdk) give the
     same diagnostics and not-applicable counts as the SDK unchanged, on findings of every kind."""
     from policies.analyzer import judge_stacks
 
@@ -71,3 +77,21 @@ def test_the_packs_shortcuts_change_no_answer(recorded_graph, facts_file, monkey
     fast, plain = judged("1"), judged("0")
     assert fast == plain
     assert len({d[1] for d in fast[0]}) >= 4, "the broken stack should fail several different rules"
+
+
+def test_the_sdk_changes_are_for_the_pinned_pulumi_policy(pack):
+    """requirements.txt pins the pulumi-policy sdk.py was written for; the pack runs with it, patched."""
+    pins = re.findall(r"^pulumi-policy==(\S+)$", (REPO / "policies" / "requirements.txt").read_text(), re.M)
+    assert pins == [sdk.WRITTEN_FOR] == [sdk.installed_version()]
+    assert "SdkVersionWarning" not in pack.stderr()
+
+
+def test_another_pulumi_policy_runs_unchanged_with_a_warning(monkeypatch):
+    monkeypatch.setattr(sdk, "installed_version", lambda: "1.99.0")
+    servicer = sdk.sdk_policy._PolicyAnalyzerServicer
+    before = (servicer.Analyze, servicer.AnalyzeStack, servicer.ConfigureStack, servicer._configure_runtime_settings,
+              sdk.sdk_policy.deserialize_properties, sdk.sdk_policy.json_format)
+    with pytest.warns(sdk.SdkVersionWarning, match=r"pulumi-policy 1\.99\.0 is installed.*running the SDK unchanged"):
+        assert sdk.patch() is False
+    assert (servicer.Analyze, servicer.AnalyzeStack, servicer.ConfigureStack, servicer._configure_runtime_settings,
+            sdk.sdk_policy.deserialize_properties, sdk.sdk_policy.json_format) == before
