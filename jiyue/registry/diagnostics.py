@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from .yamlio import line_of
 
 
 class Severity(StrEnum):
@@ -48,3 +51,31 @@ class RegistryError(Exception):
         self.diagnostics = diagnostics
         errors = [d for d in diagnostics if d.severity is Severity.error]
         super().__init__(f"{len(errors)} error(s) in the registry")
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """A field's location as the registry's files spell it: ``systems[0].legacy_hosts[1].address``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class Source:
+    """Where a department or the city context came from: its file and the data read, with lines."""
+
+    path: Path
+    data: Any
+
+    @property
+    def name(self) -> str:
+        return relpath(self.path)
+
+    def line(self, *loc: Any) -> int:
+        return line_of(self.data, loc)
+
+    def diagnostic(self, loc: tuple[Any, ...], message: str, hint: str, code: str,
+                   severity: Severity = Severity.error) -> Diagnostic:
+        """A diagnostic pointing at ``loc`` in this file: its line and its dotted field."""
+        return Diagnostic(self.name, self.line(*loc), dotted(loc), message, hint, severity, code)

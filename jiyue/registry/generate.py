@@ -70,68 +70,10 @@ def city_context(departments: int, *, city_id: str = "gencity", platform: str = 
 
 
 def department(i: int, systems: int, rng: random.Random, all_systems: dict[str, list[str]]) -> dict[str, Any]:
-    """One department; ``all_systems`` holds the ids generated so far per zone (dependencies
-    point only at earlier systems of the same zone: no cycles, no route across zones)."""
+    """One department; ``all_systems`` holds the ids of the earlier departments' systems per zone
+    (dependencies point only at those of the same zone: no cycles, no route across zones)."""
     dep_id = f"d{i:03d}"
-    syss: list[dict[str, Any]] = []
-    for j in range(systems):
-        sid = f"{dep_id}-s{j:02d}"
-        zone = rng.choice(["intranet", "extranet", "extranet"])
-        classification = "classified" if zone == "intranet" and rng.random() < 0.2 else \
-            rng.choice(["internal", "public"]) if zone == "extranet" else "internal"
-        public = zone == "extranet" and classification == "public" and rng.random() < 0.6
-        zombie = rng.random() < 0.1
-        flavor = rng.choice(list(_FLAVORS))
-        instances = rng.choice([1, 1, 2])
-        earlier = all_systems[zone]
-        deps = [d for d in rng.sample(earlier, k=min(2, len(earlier))) if rng.random() < 0.3]
-        host = {
-            "name": f"{sid}-h1", "lan": "lan1", "address": f"192.168.{i % 200}.{10 + j}",
-            "os": rng.choice(["CentOS 6.5", "Debian 8", "Windows Server 2008 R2"]),
-            "role": rng.choice(["web", "db", "files"]),
-        }
-        host["services"] = {"web": ["nginx"], "db": ["postgresql"], "files": ["files"]}[host["role"]]
-        if host["role"] == "db":
-            host["databases"] = [f"db{j}"]
-        else:
-            host["data_paths"] = [f"/srv/{sid}"]
-        host["data_gb"] = round(rng.uniform(0.5, 50), 1)
-        syss.append({
-            "id": sid,
-            "names": {"zh": f"系统{i}-{j}", "en": f"System {i}-{j}"},
-            "function": rng.choice(_FUNCTIONS),
-            "scope_of_use": "division" if zombie else rng.choice(["department", "city", "public"]),
-            "users": 3 if zombie else rng.randint(20, 5000),
-            "frequency_of_use": "rarely" if zombie else rng.choice(["daily", "weekly", "continuous"]),
-            "approval": {"department": "市发展改革委", "date": f"20{rng.randint(10, 19)}-0{rng.randint(1, 9)}-15"},
-            "funds": {"construction_wan": round(rng.uniform(10, 500), 1),
-                      "om_wan_per_year": round(rng.uniform(1, 50), 1), "source": "fiscal"},
-            "owner": {"division": "信息中心", "contact_role": "信息科科长"},
-            "om": {"status": "stopped" if zombie else "active",
-                   "last_update": "2015-06-30" if zombie else "2026-06-30"},
-            "classification": classification,
-            "zone": zone,
-            "public_facing": public,
-            "depends_on": deps,
-            "dr": {"rpo_minutes": 15, "rto_minutes": rng.choice([30, 120, 720])} if rng.random() < 0.4 else None,
-            "legacy_hosts": [host],
-            "capacity": {"flavor": flavor, "image": "debian-12", "instances": instances,
-                         "volume_gb": 100, "volume_class": "encrypted" if classification == "classified"
-                         else "standard", "ha": instances > 1},
-        })
-        syss[-1]["data_resources"] = [{
-            "id": f"{sid}-records", "name": f"系统{i}-{j}业务数据", "fields": ["编号", "名称", "日期"],
-            "library": "department", "update_frequency": "daily", "format": "database",
-            "sharing": "not-shared" if classification == "classified" else "unconditional",
-            **({"legal_basis": "《中华人民共和国保守国家秘密法》"} if classification == "classified" else {}),
-            "open_data": public,
-        }]
-        syss[-1]["data_needs"] = []
-        syss[-1]["filing"] = {"project_id": f"GEN-{i:03d}-{j:02d}", "funding_kind": "om",
-                              "amount_wan": syss[-1]["funds"]["om_wan_per_year"],
-                              "approval_number": f"生发改〔2019〕{i * 100 + j}号", "date": "2019-03-01"}
-        if syss[-1]["dr"] is None:
-            del syss[-1]["dr"]
+    syss = [_system(i, j, f"{dep_id}-s{j:02d}", rng, all_systems) for j in range(systems)]
     if i == 0:
         for j, kind in enumerate(_PLATFORMS[: len(syss)]):
             syss[j]["platform"] = kind
@@ -151,6 +93,73 @@ def department(i: int, systems: int, rng: random.Random, all_systems: dict[str, 
         "legacy_lans": [{"id": "lan1", "cidr": f"192.168.{i % 200}.0/24", "location": "本部机房"}],
         "systems": syss,
     }
+
+
+def _system(i: int, j: int, sid: str, rng: random.Random, all_systems: dict[str, list[str]]) -> dict[str, Any]:
+    """System ``j`` of department ``i``: one in ten a zombie (small, rarely used, O&M stopped)."""
+    zone = rng.choice(["intranet", "extranet", "extranet"])
+    classification = "classified" if zone == "intranet" and rng.random() < 0.2 else \
+        rng.choice(["internal", "public"]) if zone == "extranet" else "internal"
+    public = zone == "extranet" and classification == "public" and rng.random() < 0.6
+    zombie = rng.random() < 0.1
+    flavor = rng.choice(list(_FLAVORS))
+    instances = rng.choice([1, 1, 2])
+    earlier = all_systems[zone]
+    deps = [d for d in rng.sample(earlier, k=min(2, len(earlier))) if rng.random() < 0.3]
+    host = _legacy_host(i, j, sid, rng)
+    system: dict[str, Any] = {
+        "id": sid,
+        "names": {"zh": f"系统{i}-{j}", "en": f"System {i}-{j}"},
+        "function": rng.choice(_FUNCTIONS),
+        "scope_of_use": "division" if zombie else rng.choice(["department", "city", "public"]),
+        "users": 3 if zombie else rng.randint(20, 5000),
+        "frequency_of_use": "rarely" if zombie else rng.choice(["daily", "weekly", "continuous"]),
+        "approval": {"department": "市发展改革委", "date": f"20{rng.randint(10, 19)}-0{rng.randint(1, 9)}-15"},
+        "funds": {"construction_wan": round(rng.uniform(10, 500), 1),
+                  "om_wan_per_year": round(rng.uniform(1, 50), 1), "source": "fiscal"},
+        "owner": {"division": "信息中心", "contact_role": "信息科科长"},
+        "om": {"status": "stopped" if zombie else "active",
+               "last_update": "2015-06-30" if zombie else "2026-06-30"},
+        "classification": classification,
+        "zone": zone,
+        "public_facing": public,
+        "depends_on": deps,
+        "dr": {"rpo_minutes": 15, "rto_minutes": rng.choice([30, 120, 720])} if rng.random() < 0.4 else None,
+        "legacy_hosts": [host],
+        "capacity": {"flavor": flavor, "image": "debian-12", "instances": instances,
+                     "volume_gb": 100, "volume_class": "encrypted" if classification == "classified"
+                     else "standard", "ha": instances > 1},
+    }
+    system["data_resources"] = [{
+        "id": f"{sid}-records", "name": f"系统{i}-{j}业务数据", "fields": ["编号", "名称", "日期"],
+        "library": "department", "update_frequency": "daily", "format": "database",
+        "sharing": "not-shared" if classification == "classified" else "unconditional",
+        **({"legal_basis": "《中华人民共和国保守国家秘密法》"} if classification == "classified" else {}),
+        "open_data": public,
+    }]
+    system["data_needs"] = []
+    system["filing"] = {"project_id": f"GEN-{i:03d}-{j:02d}", "funding_kind": "om",
+                        "amount_wan": system["funds"]["om_wan_per_year"],
+                        "approval_number": f"生发改〔2019〕{i * 100 + j}号", "date": "2019-03-01"}
+    if system["dr"] is None:
+        del system["dr"]
+    return system
+
+
+def _legacy_host(i: int, j: int, sid: str, rng: random.Random) -> dict[str, Any]:
+    """The system's one legacy host on its department's LAN: a web, database or file server."""
+    host: dict[str, Any] = {
+        "name": f"{sid}-h1", "lan": "lan1", "address": f"192.168.{i % 200}.{10 + j}",
+        "os": rng.choice(["CentOS 6.5", "Debian 8", "Windows Server 2008 R2"]),
+        "role": rng.choice(["web", "db", "files"]),
+    }
+    host["services"] = {"web": ["nginx"], "db": ["postgresql"], "files": ["files"]}[host["role"]]
+    if host["role"] == "db":
+        host["databases"] = [f"db{j}"]
+    else:
+        host["data_paths"] = [f"/srv/{sid}"]
+    host["data_gb"] = round(rng.uniform(0.5, 50), 1)
+    return host
 
 
 def generate(out: Path, departments: int, systems_per_department: int, seed: int = 0) -> Path:

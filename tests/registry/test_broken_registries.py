@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from jiyue.registry.checks import CHECKS
+from jiyue.registry.generate import CITY_MODELINE, DEPARTMENT_MODELINE
+from jiyue.registry.model import CITY_FILE, read_files
 from jiyue.status import ExitStatus
 
 DEP = "d001"
@@ -109,23 +112,97 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
      "which is retired", "systems[0].depends_on[0]", None),
     ("retirement-without-approver", lambda d: sys0(d).__setitem__("retirement", {**RETIREMENT, "approved_by": ""}),
      "at least 1 character", "systems[0].retirement.approved_by", "approved_by:"),
+    ("duplicate-host-name", lambda d: d["systems"][1]["legacy_hosts"][0].__setitem__(
+        "name", sys0(d)["legacy_hosts"][0]["name"]), "duplicate legacy host name", "systems[1].legacy_hosts[0].name",
+     None),
+    ("duplicate-lan-id", lambda d: d["legacy_lans"].append({"id": d["legacy_lans"][0]["id"], "cidr": "172.31.0.0/24"}),
+     "duplicate id 'lan1'", "legacy_lans[1].id", None),
+    ("own-parent", lambda d: d.update(parent=DEP), "cannot be its own parent", "parent", f"parent: {DEP}"),
+    ("unknown-replacement", lambda d: sys0(d).__setitem__("replaceable_by", "d009-s99"), "no system 'd009-s99'",
+     "systems[0].replaceable_by", "replaceable_by: d009-s99"),
+    ("classified-public", lambda d: sys0(d).update(classification="classified", zone="intranet", public_facing=True,
+                                                   capacity={**sys0(d)["capacity"], "volume_class": "encrypted"}),
+     "cannot face the public", "systems[0].classification", "classification: classified"),
+    ("duplicate-data-resource", lambda d: sys0(d)["data_resources"].append(dict(sys0(d)["data_resources"][0])),
+     "listed twice", "systems[0].data_resources[1].id", None),
+    ("unknown-data-provider", lambda d: sys0(d).__setitem__("data_needs", [{"resource": "population",
+                                                                            "provider": "ghost"}]),
+     "no department 'ghost'", "systems[0].data_needs[0].provider", "provider: ghost"),
 ]
 
+# Breaking another file than d001's: (case id, file in the city, how to break its data, expected message
+# fragment, expected field, text on the reported line)
+FILE_CASES: list[tuple[str, str, Any, str, str, str | None]] = [
+    ("unknown-pilot", "city.yaml", lambda c: c.__setitem__("pilot_departments", ["d001", "ghost"]),
+     "no department 'ghost'", "pilot_departments[1]", "- ghost"),
+    ("unknown-platform-department", "city.yaml", lambda c: c.__setitem__("platform_department", "ghost"),
+     "no department 'ghost'", "platform_department", "platform_department: ghost"),
+    ("second-platform", "departments/d000.yaml",
+     lambda d: d["systems"][1].__setitem__("platform", d["systems"][0]["platform"]),
+     "a second sharing-exchange platform", "systems[1].platform", None),
+    ("retired-platform", "departments/d000.yaml", lambda d: sys0(d).__setitem__("retirement", RETIREMENT),
+     "cannot be retired", "systems[0].retirement", "retirement:"),
+    ("duplicate-system-across-files", "departments/d002.yaml", lambda d: sys0(d).__setitem__("id", "d001-s00"),
+     "duplicate system id 'd001-s00', first in", "systems[0].id", "id: d001-s00"),
+]
 
-def test_a_retired_platform_is_refused(mini_city, edit_department, cli):
-    path = edit_department("d000", lambda d: next(s for s in d["systems"] if s.get("platform"))
-                           .__setitem__("retirement", RETIREMENT))
-    result = cli("validate", "--city", mini_city)
-    _assert_reported(result, "cannot be retired", _field_of_platform(path), path, None)
+# Warnings: the registry stays valid; --strict makes them an exit status 1. Same shape as DATA_CASES.
+WARNING_CASES: list[tuple[str, Any, str, str, str | None]] = [
+    ("postgresql-without-databases", lambda d: sys0(d)["legacy_hosts"][0].update(
+        role="db", services=["postgresql"], databases=[]), "runs postgresql but lists no database",
+     "systems[0].legacy_hosts[0].databases", None),
+]
+
+# Which case breaks each rule of jiyue.registry.checks.CHECKS (a case id of the lists above).
+CASE_OF_CHECK = {
+    "city_departments_exist": "unknown-pilot",
+    "system_ids_unique": "duplicate-system-in-file",
+    "legacy_host_names_unique": "duplicate-host-name",
+    "department_item_ids_unique": "duplicate-lan-id",
+    "parent_exists": "unknown-parent",
+    "district_named": "district-without-district",
+    "dependencies_exist": "unknown-dependency",
+    "replacement_exists": "unknown-replacement",
+    "classified_on_intranet": "classified-on-extranet",
+    "public_facing_on_extranet": "public-on-intranet",
+    "classified_not_public": "classified-public",
+    "platform_built_once": "foreign-platform",
+    "data_resources_listed_once": "duplicate-data-resource",
+    "data_providers_exist": "unknown-data-provider",
+    "capacity_in_city_context": "unknown-flavor",
+    "classified_volume_encrypted": "classified-unencrypted",
+    "legacy_host_on_its_lan": "unknown-lan",
+    "postgresql_lists_databases": "postgresql-without-databases",
+    "legacy_addresses_unique": "duplicate-address",
+    "within_quota": "over-quota",
+    "dependencies_within_zone": "cross-zone-dependency",
+    "platform_not_retired": "retired-platform",
+    "nothing_depends_on_retired": "depends-on-retired",
+    "no_dependency_cycle": "dependency-cycle",
+}
 
 
-def _field_of_platform(path: Path) -> str:
+def _break(city: Path, file: str, change: Any) -> Path:
+    """Load one file of the city, let the case change its data, write it back with its modeline."""
+    path = city / file
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return f"systems[{next(i for i, s in enumerate(data['systems']) if s.get('platform'))}].retirement"
+    change(data)
+    modeline = CITY_MODELINE if file == CITY_FILE else DEPARTMENT_MODELINE
+    path.write_text(modeline + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
 
 
-def _assert_reported(result: Any, message: str, field: str, file: Path, line_text: str | None) -> None:
-    assert result.exit_code == ExitStatus.BAD_INPUT, result.output
+# case id -> (file, how to break it, message fragment, field)
+CASES: dict[str, tuple[str, Any, str, str]] = {
+    **{c[0]: (f"departments/{DEP}.yaml", c[1], c[2], c[3]) for c in DATA_CASES + WARNING_CASES},
+    **{c[0]: (c[1], c[2], c[3], c[4]) for c in FILE_CASES},
+}
+assert len(CASES) == len(DATA_CASES) + len(WARNING_CASES) + len(FILE_CASES), "case ids must be unique"
+
+
+def _assert_reported(result: Any, message: str, field: str, file: Path, line_text: str | None,
+                     status: ExitStatus = ExitStatus.BAD_INPUT) -> None:
+    assert result.exit_code == status, result.output
     assert "Traceback" not in result.output
     rendered = [ln for ln in result.stderr.splitlines() if message.lower() in ln.lower()]
     assert rendered, f"no line mentions {message!r}:\n{result.stderr}"
@@ -146,6 +223,42 @@ def test_broken_department(case, change, message, field, line_text, edit_departm
     result = cli("validate", "--city", mini_city)
     _assert_reported(result, message, field, path, line_text)
     assert before == {p: p.read_bytes() for p in mini_city.rglob("*") if p.is_file()}, "validate changed files"
+
+
+@pytest.mark.parametrize(("case", "file", "change", "message", "field", "line_text"), FILE_CASES,
+                         ids=[c[0] for c in FILE_CASES])
+def test_broken_file(case, file, change, message, field, line_text, mini_city, cli):
+    path = _break(mini_city, file, change)
+    result = cli("validate", "--city", mini_city)
+    _assert_reported(result, message, field, path, line_text)
+
+
+@pytest.mark.parametrize(("case", "change", "message", "field", "line_text"), WARNING_CASES,
+                         ids=[c[0] for c in WARNING_CASES])
+def test_warning(case, change, message, field, line_text, edit_department, mini_city, cli):
+    path = edit_department(DEP, change)
+    assert cli("validate", "--city", mini_city).exit_code == ExitStatus.OK
+    result = cli("validate", "--city", mini_city, "--strict", "--show-warnings")
+    _assert_reported(result, message, field, path, line_text, status=ExitStatus.FINDINGS)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
+def test_every_rule_is_named_documented_and_broken_by_a_case(check, mini_city):
+    """Each rule across files has a name and a docstring, and a broken-registry case of this file
+    makes that very rule report the case's message at the case's field."""
+    assert check.__name__ in CASE_OF_CHECK, f"no broken case for {check.__name__}: add one and map it"
+    assert (check.__doc__ or "").strip(), f"{check.__name__} says nothing of what it enforces"
+    file, change, message, field = CASES[CASE_OF_CHECK[check.__name__]]
+    _break(mini_city, file, change)
+    files, _ = read_files(mini_city)
+    assert files is not None
+    reported = [(d.message, d.field) for d in check(files)]
+    assert any(message.lower() in m.lower() and f == field for m, f in reported), reported
+
+
+def test_every_mapped_rule_exists():
+    assert set(CASE_OF_CHECK) == {c.__name__ for c in CHECKS}
+    assert len(CHECKS) == len(set(CHECKS))
 
 
 def test_yaml_syntax_error(mini_city, cli):
@@ -232,16 +345,6 @@ def test_city_supernet_overlaps_management(mini_city, cli):
     line = next(ln for ln in result.stderr.splitlines() if " overlaps " in ln)
     assert "the primary management range 10.64.0.0/20" in line
     assert "the intranet primary supernet 10.64.0.0/16" in line
-
-
-def test_unknown_pilot_department(mini_city, cli):
-    path = mini_city / "city.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["pilot_departments"] = ["d001", "ghost"]
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    result = cli("validate", "--city", mini_city)
-    assert result.exit_code == ExitStatus.BAD_INPUT
-    assert "pilot_departments[1]: no department 'ghost'" in result.stderr
 
 
 def test_lock_file_with_shared_slot(mini_city, cli):
