@@ -139,10 +139,6 @@ class Catalog(BaseModel):
     open_data: list[str]
     findings: list[Finding]
 
-    def raw(self) -> dict[str, Any]:
-        return {"city": self.city, "entries": [e.model_dump() for e in self.entries],
-                "needs": [n.model_dump() for n in self.needs]}
-
 
 def build_catalog(model: CityModel) -> Catalog:
     entries: list[Entry] = []

@@ -22,8 +22,6 @@ from typing import Any
 from jiyue.registry import CityModel
 from jiyue.registry.schema import System
 
-CRITERIA = ("detached", "replaceable", "idle", "om-stopped", "small-scope")
-
 
 @dataclass(frozen=True)
 class Thresholds:
