@@ -13,15 +13,18 @@ from rich.table import Table
 
 from infra.preview import preview, stacks
 from jiyue.facts import city_facts, write_facts
+from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel
 from jiyue.status import ExitStatus
 from lab.lab import DEFAULT_BASE_DIR
+from lab.topology import LabPlan
+from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
 from policies.analyzer import PackError
 from policies.check import check_graphs
 from policies.findings import apply_waivers
-from policies.hosts import run
-from policies.hosts.inventory import InventoryError, from_lab, load_inventory
+from policies.hosts.inventory import InventoryError, load_inventory
 from policies.hosts.rules import HOST_RULES
+from policies.hosts.runner import run
 from policies.report import render
 from policies.rules import ALL, BY_NAME
 from policies.waivers import WaiverError, load_waivers
@@ -201,15 +204,46 @@ class HostRole(StrEnum):
     bastion = "bastion"
 
 
+def lab_inventory(model: CityModel, lab_dir: Path, dest: Path, department: str | None = None) -> Path:
+    """The migration's inventory of the rehearsal lab at ``lab_dir`` (its departments' legacy hosts,
+    running targets and bastions, as `jiyue migrate run --lab` sees them), written to ``dest``.
+    InventoryError when the lab is not there or not of this city, or holds no ``department``."""
+    name = lab_dir.name
+    if not lab_dir.is_dir():
+        raise InventoryError(f"no lab {name!r} (no {lab_dir}); `jiyue lab up --name {name}` builds it")
+    plan_path, outputs = lab_dir / "plan.json", lab_dir / "outputs.json"
+    for path in (plan_path, outputs):
+        if not path.is_file():
+            raise InventoryError(f"lab {name!r} has no {path.name} ({path}): it was never built completely; "
+                                 f"`jiyue lab down --name {name}` then `jiyue lab up --name {name}`")
+    try:
+        plan = LabPlan.load(plan_path)
+        conn = Connection.from_lab(lab_dir)
+        targets = read_outputs(outputs)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InventoryError(f"lab {name!r}: its plan.json or outputs.json cannot be read: {exc}") from exc
+    if not conn.private_key.is_file():
+        raise InventoryError(f"lab {name!r} has no ssh key ({conn.private_key}): bring it up again")
+    if plan.city != model.city.id:
+        raise InventoryError(f"lab {name!r} was built from city {plan.city!r}, not {model.city.id!r}: "
+                             "give the same --city as to `jiyue lab up`")
+    if department is not None and department not in plan.departments:
+        where = "the lab" if department in model.departments else "the city"
+        raise InventoryError(f"no department {department!r} in {where}; lab {name!r} holds "
+                             f"{', '.join(plan.departments)}")
+    return write_inventory(build_inventory(model, ip_plan(model), targets, conn, departments=plan.departments), dest)
+
+
 @policy_app.command("hosts")
 def hosts(
     inventory: Annotated[Path | None, typer.Option(
-        "--inventory", "-i", help="Host inventory (YAML, see docs/security-staff.md).")] = None,
+        "--inventory", "-i", help="An Ansible inventory, e.g. the migration's (host variables: "
+                                  "docs/security-staff.md).")] = None,
     lab: Annotated[str | None, typer.Option(
-        "--lab", help="Check the hosts of this rehearsal lab (its plan.json, ssh_config and the registry's "
-                      "services) instead of an inventory file.")] = None,
+        "--lab", help="Check the hosts of this rehearsal lab, through the migration's inventory of it "
+                      "(the registry's services, the lab's bastions and key) instead of an inventory file.")] = None,
     role: Annotated[HostRole | None, typer.Option("--role", help="With --lab: only legacy, target or bastion "
-                                                                 "hosts.")] = None,
+                                                                 "hosts (jiyue_role).")] = None,
     department: Annotated[str | None, typer.Option("--department", "-d", help="With --lab: only this "
                                                                               "department's hosts.")] = None,
     city: CityOption = None,  # type: ignore[assignment]
@@ -218,8 +252,9 @@ def hosts(
     waivers: Annotated[Path | None, typer.Option("--waivers", help="Reviewed waiver file (YAML).")] = None,
 ) -> None:
     """Check migrated hosts with testinfra: sshd (CIS), logging, audit, time sync, listening ports,
-    host firewall default-deny. Hosts come from --inventory FILE or from a rehearsal lab (--lab NAME,
-    reached over ssh through its bastions). Exits 1 if any host fails a check, 2 on bad input."""
+    host firewall default-deny. Hosts come from an Ansible inventory (--inventory FILE) or from a
+    rehearsal lab (--lab NAME: the migration's inventory of it, reached over ssh through its bastions).
+    Exits 1 if any host fails a check, 2 on bad input."""
     if (inventory is None) == (lab is None):
         err().print("give --inventory FILE or --lab NAME (one of them)", style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -233,7 +268,9 @@ def hosts(
             model = load(city, TextJson.json if fmt is ReportFormat.json else None)
             if "/" in lab or lab in ("", ".", ".."):
                 raise InventoryError(f"{lab!r} is no lab name; `jiyue lab status --name NAME` shows a lab")
-            inv = from_lab(DEFAULT_BASE_DIR / lab, model, role.value if role else None, department)
+            with tempfile.TemporaryDirectory(prefix="jiyue-hosts-") as tmp:
+                written = lab_inventory(model, DEFAULT_BASE_DIR / lab, Path(tmp) / "inventory.yml", department)
+                inv = load_inventory(written, f"lab {lab}").narrowed(role.value if role else None, department)
         waived = load_waivers(waivers, set(HOST_RULES)) if waivers else []
     except (InventoryError, WaiverError) as exc:
         err().print(str(exc), style="red", markup=False)

@@ -21,6 +21,7 @@ import yaml
 
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
+from jiyue.registry.schema import System
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,13 @@ def read_outputs(path: Path) -> dict[str, dict[str, Any]]:
     return data.get("stacks", data)
 
 
+def _declared(system: System, services: Iterable[str]) -> dict[str, Any]:
+    """What the host checks (policies/hosts) read of a host: its system's classification and the
+    services it runs (the registry's names, each once)."""
+    return {"jiyue_classification": system.classification.value,
+            "jiyue_services": list(dict.fromkeys(str(x) for x in services))}
+
+
 def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection,
                     departments: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """The inventory as Ansible's YAML inventory structure."""
@@ -101,7 +109,8 @@ def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, A
                     continue
                 hostvars[h.name] = {"ansible_host": ip.mapped_address(dep.id, h.lan, h.address),
                                     "jiyue_role": "legacy", "jiyue_system": s.id, "jiyue_department": dep.id,
-                                    "jiyue_zone": s.zone.value, "jiyue_lan_address": h.address}
+                                    "jiyue_zone": s.zone.value, "jiyue_lan_address": h.address,
+                                    **_declared(s, h.services)}
                 for g in ("legacy", f"zone_{s.zone.value}", f"dept_{group(dep.id)}", f"sys_{group(s.id)}"):
                     add(g, h.name)
     for stack, out in outputs.items():
@@ -109,19 +118,23 @@ def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, A
         if dep_id is None or (wanted is not None and dep_id not in wanted):
             continue
         for sys_id, data in (out.get("systems") or {}).items():
+            system = model.systems.get(sys_id)
+            # once migrated a target runs what its system's legacy hosts ran
+            declared = _declared(system, [x for lh in system.legacy_hosts for x in lh.services]) if system else {}
             for h in data["hosts"]:
                 if h.get("state") != "running" or h["name"] in skip:
                     continue
                 hostvars[h["name"]] = {"ansible_host": h["address"], "jiyue_role": "target",
                                        "jiyue_system": sys_id, "jiyue_department": dep_id,
                                        "jiyue_zone": data["zone"], "jiyue_site": data["site"],
-                                       "jiyue_stack": stack}
+                                       "jiyue_stack": stack, **declared}
                 for g in ("target", f"site_{data['site']}", f"zone_{data['zone']}", f"dept_{group(dep_id)}",
                           f"sys_{group(sys_id)}"):
                     add(g, h["name"])
     for zone, address in conn.bastions.items():
         name = f"bastion-{zone}"
         hostvars[name] = {"ansible_host": address, "jiyue_role": "bastion", "jiyue_zone": zone,
+                          "jiyue_services": ["ssh"],
                           "ansible_ssh_common_args": " ".join(map(shlex.quote, conn.ssh_options()))}
         add("bastion", name)
     for zone in conn.bastions:

@@ -10,6 +10,7 @@ from typing import Any
 
 from .city import StackInfo
 from .core import FRAMEWORK_NAME, name_labels, name_of_urn
+from .hosts.rules import HOST_RULES
 from .rules import BY_NAME
 from .waivers import Waiver
 
@@ -42,8 +43,6 @@ class Finding:
 
     @property
     def meta(self) -> dict[str, Any]:
-        from .hosts.rules import HOST_RULES
-
         m = BY_NAME.get(self.rule)
         if m is None and self.rule in HOST_RULES:
             return HOST_RULES[self.rule].as_dict()

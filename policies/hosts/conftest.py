@@ -1,20 +1,20 @@
 """testinfra wiring: every test runs once per host of the inventory.
 
-``policies.hosts.run`` hands its inventory (a file's, or one built from a lab) to pytest through
-its plugin; run by hand (``pytest policies/hosts``), the inventory is the file named by
-$JIYUE_HOSTS_INVENTORY.
+``policies.hosts.runner.run`` hands its inventory (an Ansible inventory file's, see
+``inventory.py``) to pytest through its plugin; run by hand (``pytest policies/hosts``), the
+inventory is the Ansible inventory file named by $JIYUE_HOSTS_INVENTORY.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from testinfra.host import Host
 
-from policies.hosts import HostSession
 from policies.hosts.inventory import HostSpec, load_inventory
+from policies.hosts.runner import HostSession
 
 _SESSION = pytest.StashKey[HostSession]()
 
@@ -47,7 +47,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="module")
-def target(spec: HostSpec, request: pytest.FixtureRequest) -> Any:
+def target(spec: HostSpec, request: pytest.FixtureRequest) -> Host:
     """The testinfra host of ``spec`` (one connection per host, reused by every check)."""
     host = _session(request.config).host(spec)
     try:

@@ -1,33 +1,42 @@
-"""The host-check inventory: which hosts, how to reach them, and what each may run.
+"""The hosts to check: an Ansible inventory (the migration's, ``migration/inventory.py``), read as data.
 
-YAML::
+Ansible reads the file (``ansible-inventory --list``: any inventory Ansible reads, its group
+variables merged into each host's); of each host the checks use these variables:
 
-    ssh_config: lab/ssh_config          # optional, passed to testinfra (ProxyJump through the bastion)
-    ssh_identity_file: ~/.ssh/id_ed25519  # optional
-    hosts:
-      - name: finance-budget-app1
-        target: ssh://root@10.64.20.11  # a testinfra backend URL; local:// is this machine
-        department: finance
-        system: finance-budget
-        classification: internal
-        services: [nginx, ssh]          # the registry's service names
-        ports: []                       # further declared TCP ports
+==============================  ==============================================================
+``ansible_connection``          ``ssh`` (the default) or ``local`` (this machine)
+``ansible_host``                the address to reach (default: the host's name)
+``ansible_user``                the ssh user; ``ansible_port`` the port
+``ansible_ssh_private_key_file`` the ssh key
+``ansible_ssh_common_args``     further ssh options, e.g. the ProxyCommand through the zone's
+``ansible_ssh_extra_args``      bastion and the known_hosts file (host-key checking stays on)
+``jiyue_services``              what the host runs, by the registry's names (ssh, nginx,
+                                postgresql, files): what it may listen on; ssh always
+``jiyue_ports``                 further declared TCP ports (optional)
+``jiyue_role``                  legacy, target or bastion (``--role`` narrows to one)
+``jiyue_department``            its department (``--department``); ``jiyue_system``,
+``jiyue_zone``                  ``jiyue_classification``, ``jiyue_zone``: shown with findings
+==============================  ==============================================================
 
-Or built from a rehearsal lab (:func:`from_lab`): the lab's hosts (``plan.json``) reached as
-``ssh://<host alias>`` through the lab's ``ssh_config`` (ProxyJump through the bastion, host-key
-checking on), with the services the city registry declares for each.
+The migration's inventory writes every one of them; a hand-written inventory needs at least a
+host name (and its ``jiyue_services`` if it runs more than sshd).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 SERVICE_PORTS = {"ssh": (22,), "nginx": (80, 443), "postgresql": (5432,), "files": (22,)}
+ROLES = ("legacy", "target", "bastion")
+CONNECTIONS = ("ssh", "smart", "local")
 
 
 class InventoryError(ValueError):
@@ -37,14 +46,16 @@ class InventoryError(ValueError):
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    target: str
+    target: str  # a testinfra backend URL: ssh://user@address[:port] or local://
     department: str = ""
     system: str = ""
     classification: str = ""
     services: tuple[str, ...] = ("ssh",)
     ports: tuple[int, ...] = ()
-    role: str = ""  # legacy, target or bastion (hosts of a lab)
+    role: str = ""  # legacy, target or bastion
     zone: str = ""
+    ssh_identity_file: str | None = None
+    ssh_extra_args: str = ""
 
     @property
     def allowed_ports(self) -> set[int]:
@@ -57,55 +68,66 @@ class HostSpec:
 @dataclass
 class Inventory:
     hosts: list[HostSpec]
-    ssh_config: str | None = None
-    ssh_identity_file: str | None = None
     path: Path | None = field(default=None)
     source: str = ""  # where the hosts come from, for people: a file, or "lab NAME"
 
+    def narrowed(self, role: str | None = None, department: str | None = None) -> Inventory:
+        """Only the hosts of ``role`` and/or ``department``; InventoryError if that leaves none."""
+        if role is not None and role not in ROLES:
+            raise InventoryError(f"no role {role!r}: use one of {', '.join(ROLES)}")
+        hosts = [h for h in self.hosts if (role is None or h.role == role)
+                 and (department is None or h.department == department)]
+        if not hosts:
+            what = " ".join(filter(None, [role, "host"]))
+            of = f" of department {department!r}" if department else ""
+            raise InventoryError(f"{self.source} has no {what}{of} to check"
+                                 + (" (bastions belong to no department)" if role == "bastion" and department else ""))
+        return replace(self, hosts=hosts)
 
-def load_inventory(path: Path) -> Inventory:
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InventoryError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{path}: not YAML: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("hosts"), list) or not data["hosts"]:
-        raise InventoryError(f"{path}: expected a mapping with a non-empty list 'hosts:'")
-    hosts, problems = [], []
-    for i, h in enumerate(data["hosts"]):
-        if not isinstance(h, dict) or not h.get("name") or not h.get("target"):
-            problems.append(f"{path}: hosts[{i}]: needs name and target (e.g. ssh://root@10.64.20.11 or local://)")
-            continue
-        unknown = [s for s in h.get("services", []) if s not in SERVICE_PORTS]
-        if unknown:
-            problems.append(f"{path}: hosts[{i}] ({h['name']}): unknown service(s) {', '.join(unknown)}; "
-                            f"use {', '.join(SERVICE_PORTS)} or list ports")
-            continue
-        try:
-            ports = tuple(int(p) for p in h.get("ports", []))
-        except (TypeError, ValueError):
-            problems.append(f"{path}: hosts[{i}] ({h['name']}): ports must be numbers")
-            continue
-        hosts.append(HostSpec(str(h["name"]), str(h["target"]), str(h.get("department", "")),
-                              str(h.get("system", "")), str(h.get("classification", "")),
-                              tuple(h.get("services", ["ssh"])), ports))
-    if problems:
-        raise InventoryError("\n".join(problems))
-    base = path.parent
-
-    def rel(p: Any) -> str | None:
-        if not p:
-            return None
-        q = Path(str(p)).expanduser()
-        return str(q if q.is_absolute() else (base / q))
-
-    return Inventory(hosts, rel(data.get("ssh_config")), rel(data.get("ssh_identity_file")), path, str(path))
+    @property
+    def departments(self) -> list[str]:
+        return sorted({h.department for h in self.hosts if h.department})
 
 
-# --------------------------------------------------------------------------- from a rehearsal lab
+def _ansible_inventory() -> str:
+    beside = Path(sys.executable).parent / "ansible-inventory"  # the venv's, when not on PATH
+    found = str(beside) if beside.is_file() else shutil.which("ansible-inventory")
+    if found is None:
+        raise InventoryError("ansible-inventory is not installed (it comes with ansible-core: `make setup`)")
+    return found
 
-LAB_ROLES = ("legacy", "target", "bastion")  # egress and the internet stub are no migrated hosts
+
+def read_hostvars(path: Path) -> dict[str, dict[str, Any]]:
+    """Every host of the inventory at ``path`` with its variables, as Ansible resolves them."""
+    if not path.is_file():
+        raise InventoryError(f"{path}: no such inventory file")
+    proc = subprocess.run([_ansible_inventory(), "-i", str(path), "--list"], capture_output=True, text=True,
+                          check=False, env={**_quiet_env(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    if proc.returncode != 0:
+        why = proc.stderr.strip().splitlines()
+        raise InventoryError(f"{path}: Ansible cannot read it as an inventory: {why[-1] if why else proc.returncode}")
+    data = json.loads(proc.stdout)
+    hostvars: dict[str, dict[str, Any]] = data.get("_meta", {}).get("hostvars", {})
+    names = _hosts(data, "all")
+    return {name: dict(hostvars.get(name, {})) for name in names}
+
+
+def _quiet_env() -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_VERBOSITY": "0", "ANSIBLE_DEPRECATION_WARNINGS": "false"}
+
+
+def _hosts(data: Mapping[str, Any], group: str, seen: set[str] | None = None) -> list[str]:
+    """The hosts of ``group`` and its children, in the inventory's order, each once."""
+    seen = set() if seen is None else seen
+    out: list[str] = []
+    node = data.get(group) or {}
+    for h in node.get("hosts", []):
+        if h not in seen:
+            seen.add(h)
+            out.append(h)
+    for child in node.get("children", []):
+        out += _hosts(data, child, seen)
+    return out
 
 
 def _ordered(services: Iterable[str]) -> tuple[str, ...]:
@@ -113,67 +135,47 @@ def _ordered(services: Iterable[str]) -> tuple[str, ...]:
     return tuple(s for s in SERVICE_PORTS if s in have)
 
 
-def from_lab(lab_dir: Path, model: Any, role: str | None = None, department: str | None = None) -> Inventory:
-    """The inventory of a rehearsal lab's hosts (issue 5), from its ``plan.json`` and the registry.
+def _target(name: str, v: Mapping[str, Any]) -> str:
+    connection = str(v.get("ansible_connection", "ssh"))
+    if connection not in CONNECTIONS:
+        raise InventoryError(f"{name}: ansible_connection {connection!r} cannot be checked: use ssh or local")
+    if connection == "local":
+        return "local://"
+    user = f"{v['ansible_user']}@" if v.get("ansible_user") else ""
+    port = f":{v['ansible_port']}" if v.get("ansible_port") else ""
+    return f"ssh://{user}{v.get('ansible_host') or name}{port}"
 
-    What each host may run: a legacy host, its registry entry's ``services``; a target host, what
-    the legacy hosts of its system ran (once migrated it runs the same, plus ssh); a bastion, ssh
-    only. ``role`` (legacy, target, bastion) and ``department`` narrow the hosts; bastions belong
-    to no department. Raises :class:`InventoryError` on anything that does not fit.
-    """
-    from lab.topology import LabPlan
 
-    name = lab_dir.name
-    if not lab_dir.is_dir():
-        raise InventoryError(f"no lab {name!r} (no {lab_dir}); `jiyue lab up --name {name}` builds it")
-    plan_path = lab_dir / "plan.json"
-    if not plan_path.is_file():
-        raise InventoryError(f"lab {name!r} has no plan.json ({plan_path}): it was never built completely; "
-                             f"`jiyue lab down --name {name}` then `jiyue lab up --name {name}`")
-    ssh_config = lab_dir / "ssh" / "ssh_config"
-    if not ssh_config.is_file():
-        raise InventoryError(f"lab {name!r} has no ssh_config ({ssh_config}): bring it up again")
+def host_spec(name: str, v: Mapping[str, Any]) -> HostSpec:
+    """One host of the inventory from its variables (the table in the module docstring)."""
+    services = v.get("jiyue_services", ["ssh"])
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise InventoryError(f"{name}: jiyue_services must be a list of service names")
+    unknown = [s for s in services if s not in SERVICE_PORTS]
+    if unknown:
+        raise InventoryError(f"{name}: unknown service(s) {', '.join(unknown)}; use {', '.join(SERVICE_PORTS)} "
+                             "or list ports in jiyue_ports")
     try:
-        plan = LabPlan.load(plan_path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InventoryError(f"{plan_path}: not a lab plan: {exc}") from exc
-    if role is not None and role not in LAB_ROLES:
-        raise InventoryError(f"no role {role!r}: use one of {', '.join(LAB_ROLES)}")
-    if plan.city != model.city.id:
-        raise InventoryError(f"lab {name!r} was built from city {plan.city!r}, not {model.city.id!r}: "
-                             "give the same --city as to `jiyue lab up`")
-    if department is not None and department not in plan.departments:
-        known = model.departments.keys()
-        where = "the lab" if department in known else "the city"
-        raise InventoryError(f"no department {department!r} in {where}; lab {name!r} holds "
-                             f"{', '.join(plan.departments)}")
+        ports = tuple(int(p) for p in v.get("jiyue_ports", []))
+    except (TypeError, ValueError):
+        raise InventoryError(f"{name}: jiyue_ports must be numbers") from None
+    extra = " ".join(str(v[k]) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args") if v.get(k))
+    key = v.get("ansible_ssh_private_key_file") or v.get("ansible_private_key_file")
+    return HostSpec(name, _target(name, v), str(v.get("jiyue_department", "")), str(v.get("jiyue_system", "")),
+                    str(v.get("jiyue_classification", "")), _ordered(services), ports, str(v.get("jiyue_role", "")),
+                    str(v.get("jiyue_zone", "")), str(key) if key else None, extra)
+
+
+def load_inventory(path: Path, source: str | None = None) -> Inventory:
+    """The hosts of the Ansible inventory at ``path``; :class:`InventoryError` with every problem."""
     hosts, problems = [], []
-    for h in plan.hosts:
-        if h.role not in LAB_ROLES or (role and h.role != role) or (department and h.department != department):
-            continue
-        system = model.systems.get(h.system) if h.system else None
-        if h.role in ("legacy", "target") and system is None:
-            problems.append(f"{h.name}: the registry has no system {h.system!r} (the lab was built from "
-                            "another version of the registry: bring it up again)")
-            continue
-        if h.role == "legacy":
-            reg = next((x for x in system.legacy_hosts if x.name == h.legacy_name), None)
-            if reg is None:
-                problems.append(f"{h.name}: system {h.system!r} has no legacy host {h.legacy_name!r} in the "
-                                "registry (the lab was built from another version of it: bring it up again)")
-                continue
-            services = _ordered(str(s) for s in reg.services)
-        elif h.role == "target":
-            services = _ordered(str(s) for x in system.legacy_hosts for s in x.services)
-        else:
-            services = ("ssh",)
-        hosts.append(HostSpec(h.name, f"ssh://{h.name}", h.department or "", h.system or "",
-                              system.classification.value if system else "", services, (), h.role, h.zone or ""))
+    for name, v in read_hostvars(path).items():
+        try:
+            hosts.append(host_spec(name, v))
+        except InventoryError as exc:
+            problems.append(f"{path}: {exc}")
     if problems:
         raise InventoryError("\n".join(problems))
     if not hosts:
-        what = " ".join(filter(None, [role, "host"]))
-        of = f" of department {department!r}" if department else ""
-        raise InventoryError(f"lab {name!r} has no {what}{of} to check"
-                             + (" (bastions belong to no department)" if role == "bastion" and department else ""))
-    return Inventory(hosts, str(ssh_config), None, None, f"lab {name}")
+        raise InventoryError(f"{path}: the inventory holds no host")
+    return Inventory(hosts, path, source or str(path))

@@ -1,21 +1,25 @@
 """Host checks: the judging functions on canned outputs, one run against this machine (local://),
-the inventory built from a lab plan, and (marked ``lab``) real runs over ssh against the session
-lab's hosts (``city_lab``, issue 5): the golden image's real findings, then one host hardened for
-real and checked again.
+the migration's inventory of a lab read as the hosts to check, and (marked ``lab``) real runs over
+ssh against the session lab's hosts (``city_lab``): the golden image's real findings, then one host
+hardened for real and checked again.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from policies.hosts import checks, run
-from policies.hosts.inventory import InventoryError, from_lab, load_inventory
+from cli.policy_cmds import lab_inventory
+from infra.outputs import city_targets
+from jiyue.ipam import plan as ip_plan
+from jiyue.registry import DEFAULT_CITY, load_city
+from lab.topology import LabPlan, plan_lab, plan_text, write_outputs
+from policies.hosts import checks
+from policies.hosts.inventory import Inventory, InventoryError, load_inventory
 from policies.hosts.rules import HOST_RULES
+from policies.hosts.runner import run
 
 GOOD_SSHD_T = """permitrootlogin prohibit-password
 passwordauthentication no
@@ -60,16 +64,43 @@ def test_ports_and_firewall_judgements():
 
 
 def test_inventory_is_checked(tmp_path):
-    p = tmp_path / "inv.yaml"
-    p.write_text("hosts:\n  - name: a\n    target: local://\n    services: [ssh, mysql]\n", encoding="utf-8")
+    p = tmp_path / "inv.yml"
+    p.write_text("all:\n  hosts:\n    a:\n      ansible_connection: local\n      jiyue_services: [ssh, mysql]\n",
+                 encoding="utf-8")
     with pytest.raises(InventoryError, match="unknown service"):
         load_inventory(p)
+    p.write_text("all:\n  hosts:\n    a:\n      ansible_connection: winrm\n", encoding="utf-8")
+    with pytest.raises(InventoryError, match="ansible_connection 'winrm' cannot be checked"):
+        load_inventory(p)
+    with pytest.raises(InventoryError, match="no such inventory file"):
+        load_inventory(tmp_path / "missing.yml")
+
+
+def test_an_ansible_inventory_gives_each_host_its_variables(tmp_path):
+    """Group variables reach their hosts as Ansible resolves them (the migration's jump through the
+    zone's bastion is a group variable)."""
+    p = tmp_path / "inv.yml"
+    p.write_text("""all:
+  vars: {ansible_user: root, ansible_ssh_private_key_file: /keys/id}
+  hosts:
+    web1: {ansible_host: 10.1.2.3, ansible_port: 2222, jiyue_services: [nginx], jiyue_ports: [8080],
+           jiyue_role: legacy, jiyue_department: finance, jiyue_zone: extranet}
+  children:
+    zone_extranet:
+      vars: {ansible_ssh_common_args: "-o ProxyCommand='ssh -W %h:%p root@192.0.2.9'"}
+      hosts: {web1: {}}
+""", encoding="utf-8")
+    (web1,) = load_inventory(p).hosts
+    assert web1.target == "ssh://root@10.1.2.3:2222" and web1.ssh_identity_file == "/keys/id"
+    assert web1.ssh_extra_args == "-o ProxyCommand='ssh -W %h:%p root@192.0.2.9'"
+    assert web1.services == ("ssh", "nginx") and web1.allowed_ports == {22, 80, 443, 8080}
+    assert (web1.role, web1.department, web1.zone) == ("legacy", "finance", "extranet")
 
 
 def test_every_check_runs_against_this_machine(tmp_path):
-    p = tmp_path / "inv.yaml"
-    p.write_text("hosts:\n  - name: controller\n    target: local://\n    department: finance\n"
-                 "    services: [ssh]\n", encoding="utf-8")
+    p = tmp_path / "inv.yml"
+    p.write_text("all:\n  hosts:\n    controller:\n      ansible_connection: local\n"
+                 "      jiyue_department: finance\n      jiyue_services: [ssh]\n", encoding="utf-8")
     report, results = run(p)
     assert {r["rule"] for r in results} == set(HOST_RULES)
     assert all(r["outcome"] in ("passed", "failed") for r in results)
@@ -83,33 +114,42 @@ def test_every_check_runs_against_this_machine(tmp_path):
 
 @pytest.fixture(scope="module")
 def sample_city():
-    from jiyue.registry import DEFAULT_CITY, load_city
-
     return load_city(DEFAULT_CITY)
 
 
 def _fake_lab(tmp_path: Path, model, departments) -> Path:
-    """A lab directory as ``build`` leaves it (plan.json, ssh/ssh_config), without building anything."""
-    from infra.outputs import city_targets
-    from jiyue.ipam import plan as ip_plan
-    from lab.topology import plan_lab
-
+    """A lab directory as ``build`` leaves it (plan.json, outputs.json, the ssh key), without building anything."""
+    ip = ip_plan(model)
     lab_dir = tmp_path / "fake"
     (lab_dir / "ssh").mkdir(parents=True)
-    (lab_dir / "ssh" / "ssh_config").write_text("Host *\n    User root\n", encoding="utf-8")
-    ip = ip_plan(model)
+    (lab_dir / "ssh" / "id_ed25519").write_text("not a key\n", encoding="utf-8")
+    (lab_dir / "ssh" / "known_hosts").write_text("", encoding="utf-8")
     plan = plan_lab(model, ip, departments, city_targets(model, ip))
-    (lab_dir / "plan.json").write_text(json.dumps(asdict(plan)), encoding="utf-8")
+    (lab_dir / "plan.json").write_text(plan_text(plan), encoding="utf-8")
+    write_outputs(plan, lab_dir / "outputs.json")
     return lab_dir
 
 
-def test_inventory_from_a_lab_plan(tmp_path, sample_city):
+def lab_hosts(lab_dir: Path, model, where: Path, role: str | None = None,
+              department: str | None = None) -> Inventory:
+    """What `jiyue policy hosts --lab NAME [--role R] [--department D]` checks."""
+    path = lab_inventory(model, lab_dir, where / "inventory.yml", department)
+    return load_inventory(path, f"lab {lab_dir.name}").narrowed(role, department)
+
+
+def test_inventory_of_a_lab(tmp_path, sample_city):
     lab_dir = _fake_lab(tmp_path, sample_city, ["culture"])
-    inv = from_lab(lab_dir, sample_city)
+    inv = lab_hosts(lab_dir, sample_city, tmp_path)
     by = {h.name: h for h in inv.hosts}
-    assert inv.ssh_config == str(lab_dir / "ssh" / "ssh_config") and inv.source == "lab fake"
+    assert inv.source == "lab fake"
     assert {h.role for h in inv.hosts} == {"legacy", "target", "bastion"}  # never the egress or internet stub
-    assert all(h.target == f"ssh://{h.name}" for h in inv.hosts)
+    plan = LabPlan.load(lab_dir / "plan.json")
+    address = {h.name: h.address for h in plan.hosts}
+    # reached as the migration reaches them: the lab's key, host-key checking on, through the zone's bastion
+    assert by["culture-service-1"].target == f"ssh://root@{address['culture-service-1']}"
+    assert all(h.ssh_identity_file == str(lab_dir / "ssh" / "id_ed25519") for h in inv.hosts)
+    assert all("StrictHostKeyChecking=yes" in h.ssh_extra_args for h in inv.hosts)
+    assert all(("ProxyCommand" in h.ssh_extra_args) == (h.role != "bastion") for h in inv.hosts)
     # legacy hosts: the registry's own services; targets: what their system's legacy hosts ran
     assert by["culture-service-web1"].services == ("ssh", "nginx")
     assert by["culture-service-db1"].allowed_ports == {22, 5432}
@@ -117,24 +157,24 @@ def test_inventory_from_a_lab_plan(tmp_path, sample_city):
     assert by["culture-heritage-1"].allowed_ports == {22}
     assert by["culture-oldsite-1"].classification == "public" and by["culture-oldsite-1"].department == "culture"
     assert by["bastion-extranet"].services == ("ssh",) and by["bastion-extranet"].department == ""
-    legacy = from_lab(lab_dir, sample_city, role="legacy", department="culture")
+    legacy = lab_hosts(lab_dir, sample_city, tmp_path, role="legacy", department="culture")
     assert {h.name for h in legacy.hosts} == {"culture-service-web1", "culture-service-db1",
                                               "culture-heritage-files1", "culture-oldsite-web1"}
 
 
 def test_bad_lab_input_is_refused(tmp_path, sample_city):
     with pytest.raises(InventoryError, match="no lab 'nope'.*jiyue lab up --name nope"):
-        from_lab(tmp_path / "nope", sample_city)
+        lab_hosts(tmp_path / "nope", sample_city, tmp_path)
     (tmp_path / "half").mkdir()
     with pytest.raises(InventoryError, match="no plan.json"):
-        from_lab(tmp_path / "half", sample_city)
+        lab_hosts(tmp_path / "half", sample_city, tmp_path)
     lab_dir = _fake_lab(tmp_path, sample_city, ["culture"])
     with pytest.raises(InventoryError, match="no department 'finance' in the lab; lab 'fake' holds culture"):
-        from_lab(lab_dir, sample_city, department="finance")
+        lab_hosts(lab_dir, sample_city, tmp_path, department="finance")
     with pytest.raises(InventoryError, match="no department 'atlantis' in the city"):
-        from_lab(lab_dir, sample_city, department="atlantis")
+        lab_hosts(lab_dir, sample_city, tmp_path, department="atlantis")
     with pytest.raises(InventoryError, match="bastions belong to no department"):
-        from_lab(lab_dir, sample_city, role="bastion", department="culture")
+        lab_hosts(lab_dir, sample_city, tmp_path, role="bastion", department="culture")
 
 
 def test_cli_refuses_bad_lab_input(cli, tmp_path):
@@ -193,8 +233,8 @@ def _nft_ruleset(ports) -> str:
 
 
 @pytest.mark.lab
-def test_golden_image_findings_on_legacy_hosts(city_lab):
-    inv = from_lab(city_lab.lab.dir, city_lab.model, role="legacy", department="culture")
+def test_golden_image_findings_on_legacy_hosts(city_lab, tmp_path):
+    inv = lab_hosts(city_lab.lab.dir, city_lab.model, tmp_path, role="legacy", department="culture")
     names = {h.name for h in inv.hosts}
     assert names == {"culture-service-web1", "culture-service-db1", "culture-heritage-files1", "culture-oldsite-web1"}
     t0 = time.perf_counter()
@@ -223,9 +263,9 @@ def test_golden_image_findings_on_legacy_hosts(city_lab):
 
 
 @pytest.mark.lab
-def test_hardening_a_host_makes_its_checks_pass(city_lab):
+def test_hardening_a_host_makes_its_checks_pass(city_lab, tmp_path):
     lab = city_lab.lab
-    inv = from_lab(city_lab.lab.dir, city_lab.model, role="target", department="culture")
+    inv = lab_hosts(city_lab.lab.dir, city_lab.model, tmp_path, role="target", department="culture")
     inv.hosts = [h for h in inv.hosts if h.name == HARDENED]
     spec = inv.hosts[0]
     assert spec.allowed_ports == {22}  # a files system: ssh (rsync over ssh) only
@@ -277,6 +317,4 @@ def _connect_from_bastion(lab, spec, port: int):
 
 
 def lab_plan_hosts(lab):
-    from lab.topology import LabPlan
-
     return LabPlan.load(lab.dir / "plan.json").hosts
