@@ -72,7 +72,6 @@ class CityFacts:
     platform_department: str
     management: dict[str, IPNetwork]  # site -> range
     supernets: dict[tuple[str, str], IPNetwork]  # (zone, site) -> range
-    egress_site: str
     egress_network: str
     egress_cidr: IPNetwork | None
     allowed_ports: frozenset[int]
@@ -88,10 +87,6 @@ class CityFacts:
     def encrypted(self, volume_class: str) -> bool:
         vc = self.volume_classes.get(volume_class)
         return bool(vc and vc.get("encrypted"))
-
-    def replicated(self, volume_class: str) -> bool:
-        vc = self.volume_classes.get(volume_class)
-        return bool(vc and vc.get("replicated"))
 
     def in_management(self, net: IPNetwork) -> bool:
         return any(net in m for m in self.management.values())
@@ -144,7 +139,6 @@ class CityFacts:
                 management={site: IPNetwork(cidr) for site, cidr in plan["management"].items()},
                 supernets={(zone, site): IPNetwork(cidr)
                            for zone, sites in plan["supernets"].items() for site, cidr in sites.items()},
-                egress_site=str(egress["site"]),
                 egress_network=str(egress["external_network"]),
                 egress_cidr=IPNetwork(egress["external_cidr"]) if egress.get("external_cidr") else None,
                 allowed_ports=frozenset(int(p) for p in egress["allowed_ports"]),

@@ -40,7 +40,6 @@ FACTS_ENV = "JIYUE_FACTS"
 FRAMEWORK_NAME = "MLPS 2.0 (GB/T 22239-2019)"
 FRAMEWORK_VERSION = "2019, level 3"
 ZONES = ("intranet", "extranet")
-SITES = ("primary", "dr")
 LABEL_KEYS = ("department", "system", "classification")
 
 Kind = Literal["resource", "stack"]

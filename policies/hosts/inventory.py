@@ -84,10 +84,6 @@ class Inventory:
                                  + (" (bastions belong to no department)" if role == "bastion" and department else ""))
         return replace(self, hosts=hosts)
 
-    @property
-    def departments(self) -> list[str]:
-        return sorted({h.department for h in self.hosts if h.department})
-
 
 def _ansible_inventory() -> str:
     beside = Path(sys.executable).parent / "ansible-inventory"  # the venv's, when not on PATH
