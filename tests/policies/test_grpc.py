@@ -8,6 +8,7 @@ import re
 import pytest
 
 from policies import sdk
+from policies.analyzer import PackProcess
 from policies.pack import judge_direct
 from policies.rules import ALL
 
@@ -95,3 +96,17 @@ def test_another_pulumi_policy_runs_unchanged_with_a_warning(monkeypatch):
         assert sdk.patch() is False
     assert (servicer.Analyze, servicer.AnalyzeStack, servicer.ConfigureStack, servicer._configure_runtime_settings,
             sdk.sdk_policy.deserialize_properties, sdk.sdk_policy.json_format) == before
+
+
+def test_the_pack_finds_the_facts_in_the_environment_or_fails_closed(recorded_graph, facts_file, monkeypatch):
+    """Without the pack config `facts` (a real `pulumi preview` without --policy-pack-config) the pack
+    reads $JIYUE_FACTS; with neither, every stack fails jiyue-pack-context and nothing else passes it by."""
+    resources = next(r for s, r in recorded_graph if s == STACK)
+    monkeypatch.setenv("JIYUE_FACTS", str(facts_file))
+    with PackProcess() as p:
+        assert p.judge(STACK, resources).diagnostics == []
+    monkeypatch.delenv("JIYUE_FACTS")
+    with PackProcess() as p:
+        diags = p.judge(STACK, resources).diagnostics
+    assert {d.policy for d in diags} == {"jiyue-pack-context"}
+    assert "no city facts" in diags[0].message and "jiyue policy facts" in diags[0].message
