@@ -35,26 +35,26 @@ DEMO_DEPARTMENTS ?= audit,finance,archives,culture,overseas-chinese
 findings_ok = || [ $$? -eq 1 ]
 
 demo: setup ## Run the main job on the sample city (the lab and the migration need root)
-	@echo "== everyone: the city registry (issue 2) =="
+	@echo "== everyone: the city registry =="
 	$(BIN)/jiyue validate --city $(CITY)
 	$(BIN)/jiyue city summary --city $(CITY)
-	@echo "== programme office: catalog and filing gate (issue 8) =="
+	@echo "== programme office: catalog and filing gate =="
 	$(BIN)/jiyue catalog export --city $(CITY)
 	$(BIN)/jiyue filing check --city $(CITY) $(findings_ok)
-	@echo "== platform engineers: the data center's stacks, previewed offline (issue 3) =="
+	@echo "== platform engineers: the data center's stacks, previewed offline =="
 	$(BIN)/jiyue infra preview --all --summary --city $(CITY)
-	@echo "== security staff: the policy pack judges every stack over gRPC (issue 4) =="
+	@echo "== security staff: the policy pack judges every stack over gRPC =="
 	$(BIN)/jiyue policy check --all --city $(CITY) $(findings_ok)
 	@if [ "$$(id -u)" != 0 ]; then echo "not root: skipping the rehearsal lab, the audit and the migration"; exit 0; fi; \
-	set -e; echo "== migration teams: the rehearsal lab (issue 5) =="; \
+	set -e; echo "== migration teams: the rehearsal lab =="; \
 	$(BIN)/jiyue lab down --name $(LAB) >/dev/null; \
 	$(BIN)/jiyue lab up --name $(LAB) --city $(CITY) --departments $(DEMO_DEPARTMENTS); \
 	$(BIN)/jiyue lab probe --name $(LAB) --city $(CITY); \
-	echo "== programme office: the audit on live hosts (issue 7) =="; \
+	echo "== programme office: the audit on live hosts =="; \
 	rm -f .jiyue/demo-state.db*; \
 	$(BIN)/jiyue audit collect --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	$(BIN)/jiyue audit report --city $(CITY) --state .jiyue/demo-state.db --departments $(DEMO_DEPARTMENTS); \
-	echo "== migration teams: the pilot wave, cut over and verified (issue 6) =="; \
+	echo "== migration teams: the pilot wave, cut over and verified =="; \
 	$(BIN)/jiyue migrate plan --city $(CITY); \
 	$(BIN)/jiyue migrate run --wave 0 --cutover --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	echo "the lab stays up to explore: .venv/bin/jiyue lab status --name $(LAB); take it down with" \

@@ -1,8 +1,8 @@
 """Benchmark: `jiyue infra preview --all` in-process: the sample city, and generated cities of 10 and 100
 departments (10 systems each).
 
-Figures: stacks, resources, the largest stack, total seconds, milliseconds per resource. Goals
-(issue 3): the sample city under 60 s; the cost per resource at 100 departments within 1.3x of
+Figures: stacks, resources, the largest stack, total seconds, milliseconds per resource. Goals:
+the sample city under 60 s; the cost per resource at 100 departments within 1.3x of
 that at 10. Run: `.venv/bin/python bench/infra_preview.py [--sizes 10,100] [--no-sample]`.
 """
 

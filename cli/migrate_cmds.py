@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import suppress
 from pathlib import Path
 from typing import Annotated
@@ -13,11 +14,13 @@ from jiyue.registry import CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
 from migration.engine import StepResult, human_bytes
-from migration.report import wave_report
+from migration.report import downtime, wave_report
 from migration.run import (
     RunError,
     Selection,
+    Sources,
     drive,
+    dry_run,
     failed,
     open_run,
     retire_set,
@@ -98,6 +101,10 @@ def migrate_run(
     lab: LabOption = None,
     outputs: OutputsOption = None,
     connection: ConnOption = None,
+    check: Annotated[bool, typer.Option("--check", help=(
+        "Dry run: each system's next step in Ansible's check mode with diffs against the hosts as they are "
+        "(the precheck runs for real: it is read-only); the steps after it are listed, not simulated. Changes "
+        "nothing on any host and records nothing as done."))] = False,
 ) -> None:
     """Migrate systems: precheck and replicate (the default), then with --test-cutover the target
     serves on its own address and is verified, with --cutover the source is frozen, synced a last
@@ -112,6 +119,9 @@ def migrate_run(
     selection = _select(model, wave, department, system, capacity, state)
     where = sources(lab, outputs, connection)
     until = State.verified if cutover else State.verified_test if test_cutover else State.replicated
+    if check:
+        _dry_run(model, selection, where, state, until)
+        return
     progress = WaveProgress()
     with open_store(state) as store:
         with open_run(model, where, store, state, list(selection.by_department), progress=progress.step_started,
@@ -138,10 +148,34 @@ def migrate_run(
         exit_with(ExitStatus.FINDINGS)
 
 
+def _dry_run(model: CityModel, selection: Selection, where: Sources, state: Path, until: State) -> None:
+    with open_store(state) as store, open_run(model, where, store, state, list(selection.by_department),
+                                              progress=step_lines) as run:
+        run.outcome = "check"
+        results = dry_run(run, selection, until)
+    o = out()
+    for sid, steps in results.items():
+        if not steps:
+            o.print(f"{sid}: at {until.value} already, nothing to do")
+        for r in steps:
+            mark = "[green]ok[/]" if r.ok else "[red]would fail[/]"
+            o.print(f"{sid}: {r.step} (check): {mark}: {r.message}", markup=True)
+            for c in r.detail.get("changes", []):
+                what = c.get("not_simulated") or "would change"
+                o.print(f"    {c['host']}: {c['task']}" + (f" [{c['item']}]" if c.get("item") else "") + f": {what}",
+                        markup=False)
+                if c.get("diff"):
+                    for line in str(c["diff"]).splitlines()[:20]:
+                        o.print(f"        {line}", markup=False)
+    o.print("dry run: nothing was changed on any host, nothing recorded as done")
+    if any(not r.ok for steps in results.values() for r in steps):
+        exit_with(ExitStatus.FINDINGS)
+
+
 def _print_outcomes(store: Store, systems: list[str], title: str, run_dir: Path | None) -> None:
     rep = wave_report(store, systems, title)
     t = Table(title=title)
-    for col in ("system", "department", "state", "verification", "compared", "seconds", "copied"):
+    for col in ("system", "department", "state", "verification", "compared", "seconds", "copied", "downtime"):
         t.add_column(col)
     for s in rep["systems"]:
         v = s["verification"]
@@ -149,11 +183,16 @@ def _print_outcomes(store: Store, systems: list[str], title: str, run_dir: Path 
         cmp_ = "" if v is None else "; ".join(f"{c['files']} files, {c['tables']} tables, {c['web']} web"
                                               for c in v["compared"].values())
         state = s["state"] + (f"\n[red]{s['error']}[/]" if s["error"] else "")
+        down = "" if s["downtime_seconds"] is None else f"{s['downtime_seconds']:.1f} s"
         t.add_row(s["system"], s["department"], state, ver, cmp_,
                   " ".join(f"{k} {v}" for k, v in s["seconds"].items()),
-                  human_bytes(s["bytes_copied"]) if s["bytes_copied"] else "")
+                  human_bytes(s["bytes_copied"]) if s["bytes_copied"] else "", down)
     out().print(t)
     out().print("  ".join(f"{k}: {v}" for k, v in rep["states"].items()))
+    if rep["downtime"]:
+        d = rep["downtime"]
+        out().print(f"downtime at cutover (frozen to verified): median {d['median_seconds']:.1f} s, "
+                    f"max {d['max_seconds']:.1f} s over {d['systems']} system(s)")
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         html = run_dir / "report.html"
@@ -178,6 +217,7 @@ def migrate_status(
     try:
         with Store.open(state, lock=False) as store:
             rows = store.all()
+            downs = {r.id: downtime(store.steps(r.id)) for r in rows}
     except StateError as exc:
         err().print(str(exc), style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -186,27 +226,49 @@ def migrate_status(
         targets = sources(lab, outputs, connection).primary_targets()
     systems = [{"id": r.id, "department": r.department, "wave": r.wave, "state": r.state.value,
                 "source_hosts": [h.name for h in model.systems[r.id].legacy_hosts] if r.id in model.systems else [],
-                "target_hosts": targets.get(r.id, []), "error": r.error, "running_step": r.running_step}
+                "target_hosts": targets.get(r.id, []), "error": r.error, "running_step": r.running_step,
+                **(downs[r.id] or {"downtime_seconds": None, "serving_after_seconds": None})}
                for r in rows]
     if fmt is TableJson.json:
         print_json({"systems": systems})
         return
     t = Table(title=f"migration state ({state})")
-    for col in ("system", "department", "wave", "state", "sources → targets"):
+    for col in ("system", "department", "wave", "state", "sources → targets", "downtime"):
         t.add_column(col)
     for s in systems:
         t.add_row(s["id"], s["department"], str(s["wave"]), s["state"] + (f" [red]({s['error']})[/]" if s["error"]
                                                                           else ""),
-                  f"{', '.join(s['source_hosts'])} → {', '.join(s['target_hosts'])}")
+                  f"{', '.join(s['source_hosts'])} → {', '.join(s['target_hosts'])}",
+                  "" if s["downtime_seconds"] is None else f"{s['downtime_seconds']:.1f} s")
     out().print(t)
 
 
+DESTRUCTIVE = {"finalize": "archives its sources' data and stops them for good",
+               "decommission": "archives its hosts' data, stops their services and takes them out of every inventory"}
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking (needed when not on a terminal).")]
+
+
+def confirm(action: str, system: str, yes: bool) -> None:
+    """Ask on a terminal before a step that cannot be undone; elsewhere ``--yes`` must say it."""
+    if yes:
+        return
+    what = f"{action} {system}: {DESTRUCTIVE[action]}"
+    if not sys.stdin.isatty():
+        err().print(f"{what}; not on a terminal: confirm with --yes. Nothing was changed.", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    if not typer.confirm(f"{what}. Go on?", default=False, err=True):
+        err().print("nothing was changed", style="yellow")
+        exit_with(ExitStatus.BAD_INPUT)
+
+
 def _one_system_cmd(system: str, state: Path, city: Path | None, lab: str | None, outputs: Path | None,
-                    connection: Path | None, action: str) -> None:
+                    connection: Path | None, action: str, yes: bool = False) -> None:
     model = load(city)
     if system not in model.systems:
         err().print(f"--system: no system {system!r}", style="red")
         exit_with(ExitStatus.BAD_INPUT)
+    if action in DESTRUCTIVE:
+        confirm(action, system, yes)
     where = sources(lab, outputs, connection)
     with open_store(state) as store:
         if store.get(system) is None:
@@ -244,9 +306,11 @@ def migrate_finalize(
     lab: LabOption = None,
     outputs: OutputsOption = None,
     connection: ConnOption = None,
+    yes: YesOption = False,
 ) -> None:
-    """Archive the source (with a SHA-256 manifest) and stop it. Only after verification."""
-    _one_system_cmd(system, state, city, lab, outputs, connection, "finalize")
+    """Archive the source (with a SHA-256 manifest) and stop it. Only after verification. Asks
+    first on a terminal; elsewhere needs --yes."""
+    _one_system_cmd(system, state, city, lab, outputs, connection, "finalize", yes)
 
 
 @migrate_app.command("decommission")
@@ -257,10 +321,11 @@ def migrate_decommission(
     lab: LabOption = None,
     outputs: OutputsOption = None,
     connection: ConnOption = None,
+    yes: YesOption = False,
 ) -> None:
     """A zombie the audit retired (or whose retirement the registry records): archive its data with
     a checksum manifest on its host, stop its services, and take it out of the inventory. Refused
-    for a system neither retired."""
+    for a system neither retired. Asks first on a terminal; elsewhere needs --yes."""
     model = load(city)
     if system not in model.systems:
         err().print(f"--system: no system {system!r}", style="red")
@@ -271,7 +336,7 @@ def migrate_decommission(
         exit_with(ExitStatus.BAD_INPUT)
     with open_store(state) as store:
         store.register(system, model.department_of[system])
-    _one_system_cmd(system, state, city, lab, outputs, connection, "decommission")
+    _one_system_cmd(system, state, city, lab, outputs, connection, "decommission", yes)
 
 
 @migrate_app.command("verify")

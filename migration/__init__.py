@@ -1,11 +1,17 @@
-"""Migration engine (issue 6): waves of systems moved from legacy hosts into the data center.
+"""Migration engine (T4): waves of systems moved from legacy hosts into the data center.
 
-- :mod:`migration.inventory`  the Ansible inventory, derived from the city model and stack outputs,
-- :mod:`migration.state`      every system's lifecycle in SQLite; resumable, single-driver,
-- :mod:`migration.waves`      the wave plan: pilot first, dependent systems together,
-- :mod:`migration.runner`     one typed facade over ``ansible_runner.run``,
-- :mod:`migration.engine`     the steps of one system, driven through the playbooks,
-- :mod:`migration.verify`     the testinfra suite generated per system (T4.3).
+- :mod:`migration.run`          a run: its one set-up, the selection of systems, a wave, a dry run,
+                                the audit's collection,
+- :mod:`migration.engine`       the steps of one system, driven through the playbooks,
+- :mod:`migration.consolidate`  several sources onto fewer targets without loss,
+- :mod:`migration.state`        every system's lifecycle in SQLite; resumable, single-driver,
+- :mod:`migration.waves`        the wave plan: pilot first, dependent systems together,
+- :mod:`migration.inventory`    the Ansible inventory, derived from the city model and stack outputs,
+- :mod:`migration.runner`       one typed facade over ``ansible_runner.run`` (check mode included),
+- :mod:`migration.verify`       what the verification (T4.3) expects, measured on the sources; the
+                                suite itself is :mod:`migration.suite`,
+- :mod:`migration.report`       the wave's report, with each system's downtime at cutover,
+- :mod:`migration.audit`        the audit's evidence from live hosts (T1.1, T1.2).
 """
 
 import os as _os

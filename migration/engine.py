@@ -288,6 +288,42 @@ class Engine:
             f"{result.failed} of {result.passed + result.failed} checks failed: " + "; ".join(result.failures[:3])
         return result.ok, msg, detail
 
+    # ---- a dry run
+    def dry_run(self, system_id: str, until: State) -> list[StepResult]:
+        """What driving the system up to ``until`` would do, changing nothing on any host and
+        recording nothing: the next step runs in Ansible's check mode with diffs (the precheck,
+        read-only, runs for real; a verification runs its read-only suite); the steps after it
+        need it done first and are reported as such, not simulated."""
+        system = self.model.systems[system_id]
+        known = self._st(self.store.get, system_id)
+        cur = known.state if known is not None and known.state not in (State.registered, State.assessed) \
+            else State.planned
+        todo = steps_between(cur, until)
+        if not todo:
+            return []
+        first, later = todo[0], todo[1:]
+        self.progress(system_id, f"{first} (check)")
+        t0 = time.monotonic()
+        detail: dict[str, Any] = {}
+        try:
+            if first == "precheck":
+                self.gate(system)
+            if first in ("verify-test", "verify"):
+                ok, message, detail = self._check(system, first)
+            else:
+                r = self.runner.run(PLAYBOOK[first], self.extravars(system), label=f"{system_id}-{first}-check",
+                                    inventory=self.inventory_for(system), check=True)
+                ok, detail = r.ok, {"changes": r.changes, "artifacts": str(r.artifacts)}
+                would = [c for c in r.changes if "not_simulated" not in c]
+                message = (f"would change {len(would)} thing(s), {len(r.changes) - len(would)} task(s) run only "
+                           "for real" if r.ok else r.summary())
+        except PrecheckFailed as exc:
+            ok, message = False, str(exc)
+        results = [StepResult(system_id, first, ok, time.monotonic() - t0, message, detail)]
+        results += [StepResult(system_id, step, True, 0.0, f"needs {first} done first: not simulated",
+                               {"not_simulated": True}) for step in later]
+        return results
+
     # ---- out of the forward path
     def rollback(self, system_id: str, reason: str = "requested") -> StepResult:
         system = self.model.systems[system_id]

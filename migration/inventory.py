@@ -156,7 +156,7 @@ def department_inventory(inventory: dict[str, Any], department: str) -> dict[str
     """The part of a (wave's) inventory one department's steps need: its own legacy and target
     hosts and the bastions, with every group's variables. Each playbook run parses its whole
     inventory, so a run that reads only its department's costs the same in a wave of 200 hosts as
-    in one of 20 (issue 6: time per host stays flat)."""
+    in one of 20 (time per host stays flat)."""
     root = inventory["all"]
     hosts = {name: hv for name, hv in root["hosts"].items()
              if hv.get("jiyue_department") == department or hv.get("jiyue_role") == "bastion"}

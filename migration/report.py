@@ -3,9 +3,28 @@ file data copied."""
 
 from __future__ import annotations
 
+import datetime as dt
+import statistics
 from typing import Any
 
 from .state import Store
+
+
+def downtime(steps: list[dict[str, Any]]) -> dict[str, float] | None:
+    """How long the system was unavailable at its cutover, from its recorded steps: the source
+    frozen (the cutover starts with the freeze) → the target serving (the cutover done: services
+    up, the name moved) → verified. None until a cutover was verified."""
+    cut = None
+    for s in steps:
+        if s["step"] == "cutover" and s["outcome"] == "ok":
+            cut = s
+        elif s["step"] == "verify" and s["outcome"] == "ok" and cut is not None:
+            frozen = dt.datetime.fromisoformat(cut["started_at"])
+            serving = dt.datetime.fromisoformat(cut["finished_at"])
+            verified = dt.datetime.fromisoformat(s["finished_at"])
+            return {"downtime_seconds": round((verified - frozen).total_seconds(), 1),
+                    "serving_after_seconds": round((serving - frozen).total_seconds(), 1)}
+    return None
 
 
 def wave_report(store: Store, systems: list[str], title: str) -> dict[str, Any]:
@@ -23,9 +42,12 @@ def wave_report(store: Store, systems: list[str], title: str) -> dict[str, Any]:
             copied += int((s["detail"] or {}).get("bytes_copied", 0) or 0)
         verifications = [s for s in steps if s["step"] in ("verify-test", "verify") and s["detail"]]
         last = verifications[-1]["detail"] if verifications else None
+        down = downtime(steps)
         rows.append({
             "system": sid, "department": st.department, "wave": st.wave, "state": st.state.value,
             "error": st.error, "seconds": times, "bytes_copied": copied,
+            "downtime_seconds": down["downtime_seconds"] if down else None,
+            "serving_after_seconds": down["serving_after_seconds"] if down else None,
             "verification": None if last is None else {
                 "step": verifications[-1]["step"], "passed": last.get("passed", 0), "failed": last.get("failed", 0),
                 "failures": last.get("failures", []), "compared": last.get("compared", {}),
@@ -35,5 +57,8 @@ def wave_report(store: Store, systems: list[str], title: str) -> dict[str, Any]:
     states: dict[str, int] = {}
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
+    downs = [r["downtime_seconds"] for r in rows if r["downtime_seconds"] is not None]
     return {"title": title, "systems": rows, "states": states,
-            "bytes_copied": sum(r["bytes_copied"] for r in rows)}
+            "bytes_copied": sum(r["bytes_copied"] for r in rows),
+            "downtime": {"systems": len(downs), "median_seconds": round(statistics.median(downs), 1),
+                         "max_seconds": max(downs)} if downs else None}

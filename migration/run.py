@@ -229,6 +229,12 @@ def drive(run: Run, model: CityModel, selection: Selection, until: State, *, ret
     return run.engine.drive_departments(selection.by_department, until, max_parallel=max_parallel)
 
 
+def dry_run(run: Run, selection: Selection, until: State) -> dict[str, list[StepResult]]:
+    """Each selected system's dry run up to ``until`` (:meth:`Engine.dry_run`): nothing changes on
+    any host, nothing is recorded as done."""
+    return {sid: run.engine.dry_run(sid, until) for sid in selection.systems}
+
+
 def failed(outcomes: list[SystemOutcome]) -> list[SystemOutcome]:
     return [o for o in outcomes if o.error or o.state is State.rolled_back]
 

@@ -45,6 +45,8 @@ class PlaybookResult:
     failures: list[HostFailure] = field(default_factory=list)
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # registered results reported by tasks
     bytes_copied: int = 0  # file data rsync transferred (its --stats), over every host and path
+    #: in check mode: what each task would change (host, task, item, diff) or why it was not simulated
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +129,9 @@ class Runner:
         return env
 
     def run(self, playbook: str, extravars: dict[str, Any], *, label: str, limit: str | None = None,
-            inventory: Path | None = None) -> PlaybookResult:
+            inventory: Path | None = None, check: bool = False) -> PlaybookResult:
+        """Run ``playbook``; with ``check``, in Ansible's check mode with diffs: nothing changes on
+        any host, and the result says what each task would change."""
         self._seq += 1
         data_dir = self.run_dir / f"{self._seq:03d}-{label}"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +139,7 @@ class Runner:
         failures: list[HostFailure] = []
         facts: dict[str, dict[str, Any]] = {}
         copied = [0]
+        changes: list[dict[str, Any]] = []
 
         def handler(event: dict[str, Any]) -> bool:
             data = event.get("event_data", {})
@@ -153,6 +158,14 @@ class Runner:
                 if n:
                     copied[0] += n
                     record["bytes"] = n
+            if check and res.get("changed") and (kind == "runner_item_on_ok"
+                                                 or (kind == "runner_on_ok" and "results" not in res)):
+                changes.append({"host": data.get("host"), "task": data.get("task"),
+                                "item": _label(res), "diff": _diff(res)})
+            if check and kind in ("runner_on_skipped", "runner_item_on_skipped") and "check mode" in str(
+                    res.get("skip_reason") or res.get("msg") or ""):
+                changes.append({"host": data.get("host"), "task": data.get("task"), "item": _label(res),
+                                "diff": None, "not_simulated": "runs only for real (not in check mode)"})
             if kind == "runner_on_ok" and isinstance(res.get("ansible_facts"), dict):
                 reported = {k: v for k, v in res["ansible_facts"].items() if k.startswith("jiyue_")}
                 if reported:
@@ -176,6 +189,7 @@ class Runner:
                 timeout=settings.timeout,
                 envvars=self.env(),
                 event_handler=handler,
+                cmdline="--check --diff" if check else None,
                 quiet=True,
                 suppress_env_files=True,
             )
@@ -188,4 +202,32 @@ class Runner:
                     stats.setdefault(host, {})[key] = int(n)
         return PlaybookResult(playbook=playbook, status=r.status, rc=int(r.rc or 0),
                               seconds=time.monotonic() - t0, artifacts=data_dir, stats=stats, failures=failures,
-                              facts=facts, bytes_copied=copied[0])
+                              facts=facts, bytes_copied=copied[0], changes=changes)
+
+
+def _label(res: dict[str, Any]) -> str | None:
+    item = res.get("item")
+    if item is None:
+        return None
+    if isinstance(item, dict):
+        return str(item.get("path") or item.get("source") or item.get("name") or next(iter(item.values()), ""))
+    return str(item)
+
+
+def _diff(res: dict[str, Any]) -> str | None:
+    """Ansible's diff of a task, as unified text where it has one (file contents), else before/after."""
+    diffs = res.get("diff")
+    if not diffs:
+        return None
+    out = []
+    for d in diffs if isinstance(diffs, list) else [diffs]:
+        if not isinstance(d, dict):
+            continue
+        if d.get("prepared"):
+            out.append(str(d["prepared"]))
+            continue
+        before, after = d.get("before"), d.get("after")
+        if before != after:
+            out.append(f"{d.get('before_header') or 'before'}: {str(before)[:200]!r} -> "
+                       f"{d.get('after_header') or 'after'}: {str(after)[:200]!r}")
+    return "\n".join(out) or None

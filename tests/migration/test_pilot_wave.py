@@ -76,8 +76,12 @@ def test_rollback_then_finalize(pilot_run, city_lab, cli):
     assert served == legacy.address
     assert "200" in lab.exec("audit-law-web1", ["python3", "-c", "import urllib.request;"
                                                 "print(urllib.request.urlopen('http://127.0.0.1/').status)"]).stdout
-    # finalize another: archived with a manifest, then stopped
-    result = cli("migrate", "finalize", "--system", "audit-website", "--lab", lab.name, "--state", state)
+    # finalize another: it cannot be undone, so it asks (and, off a terminal, needs --yes) ...
+    refused = cli("migrate", "finalize", "--system", "audit-website", "--lab", lab.name, "--state", state)
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert _status(cli, city_lab, state)["audit-website"]["state"] == "verified"
+    # ... then it is archived with a manifest, and stopped
+    result = cli("migrate", "finalize", "--system", "audit-website", "--lab", lab.name, "--state", state, "--yes")
     assert result.exit_code == 0, result.output
     assert _status(cli, city_lab, state)["audit-website"]["state"] == "finalized"
     listing = lab.exec("audit-website-web1", ["sh", "-c", "ls /var/backups/jiyue/"]).stdout

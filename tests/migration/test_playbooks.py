@@ -182,6 +182,17 @@ def http_body(env: PbkLab, host: str, url: str) -> str:
     return env.sh(host, f"python3 -c {shlex.quote(program)} {shlex.quote(url)}")
 
 
+def http_status(env: PbkLab, host: str, url: str) -> int:
+    program = ("import sys, urllib.error, urllib.request\n"
+               "try:\n    print(urllib.request.urlopen(sys.argv[1], timeout=10).status)\n"
+               "except urllib.error.HTTPError as e:\n    print(e.code)")
+    return int(env.sh(host, f"python3 -c {shlex.quote(program)} {shlex.quote(url)}").strip())
+
+
+APP_WRITE = ("cd / && runuser -u audit_online -- psql -XAt -d audit-online -c "
+             "\"BEGIN READ WRITE; INSERT INTO app.audit_log (action) VALUES ('by the application'); COMMIT\"")
+
+
 def migration_keys_left(env: PbkLab, hosts: list[str]) -> list[str]:
     left = []
     for h in hosts:
@@ -250,6 +261,14 @@ def test_audit_online_end_to_end(pbk: PbkLab, tmp_path: Path) -> None:
     assert frozen.returncode != 0 and "read-only" in frozen.stderr
     assert pbk.sh(db["source"], "cat /var/lib/jiyue/frozen-audit-online").strip() == RUN_ID
     assert migration_keys_left(pbk, [p["source"] for p in pairs] + [target]) == []
+    # The freeze holds on every path the system has: its own database role cannot get in (not
+    # even with a read-write transaction), its data path refuses writes, its site answers 503 to
+    # everyone but the host itself.
+    app = pbk.lab.ssh(db["source"], APP_WRITE)
+    assert app.returncode != 0 and "too many connections" in app.stderr, app
+    refused = pbk.lab.ssh(web["source"], f"touch {web['data_paths'][0]}/after-freeze")
+    assert refused.returncode != 0 and "Read-only file system" in refused.stderr, refused
+    assert http_status(pbk, CLIENT, f"http://{web['source_address']}/") == 503
 
     # Rollback: the name back on the source, writable again, the target stopped with its data.
     pbk.run("rollback.yml", ev, tmp_path)
@@ -260,6 +279,8 @@ def test_audit_online_end_to_end(pbk: PbkLab, tmp_path: Path) -> None:
     assert tree_sums(pbk, target, web["data_paths"][0]) == tree_sums(pbk, web["source"], web["data_paths"][0])
 
     # A write on the source after the rollback reaches the target with the next cutover.
+    assert http_status(pbk, CLIENT, f"http://{web['source_address']}/") == 200
+    pbk.sh(db["source"], APP_WRITE)
     pbk.sh(db["source"], "cd / && runuser -u postgres -- psql -XAt -d audit-online "
                          "-c \"INSERT INTO app.audit_log (action) VALUES ('after rollback')\"")
     pbk.sh(web["source"], f"echo after-rollback > {web['data_paths'][0]}/rollback.txt")
@@ -294,24 +315,31 @@ def test_audit_online_end_to_end(pbk: PbkLab, tmp_path: Path) -> None:
             assert tree_sums(pbk, p["source"], path) == after[f"{p['source']}:{path}"][0]
 
 
-def test_audit_ao_web_farm_first_source_is_authoritative(pbk: PbkLab, tmp_path: Path) -> None:
+def test_audit_ao_web_farm_copies_as_the_registry_says(pbk: PbkLab, tmp_path: Path) -> None:
+    """Two web hosts onto one target: the registry names web2 authoritative for the directory both
+    hold (web1's copy is older and lacks files); what only web1 holds comes from web1."""
     ev = pbk.extravars("audit-ao")
     web1, web2 = ev["jiyue_pairs"]
     shared = sorted(set(web1["data_paths"]) & set(web2["data_paths"]))
-    assert shared, "audit-ao's two web hosts share a directory"
+    assert shared == ["/var/www/audit-ao"]
+    only1 = sorted(set(web1["data_paths"]) - set(web2["data_paths"]))
     target = web1["target"]
 
     pbk.run("precheck.yml", ev, tmp_path)
     pbk.run("replicate.yml", ev, tmp_path)
     second = pbk.run("replicate.yml", ev, tmp_path)
     assert _changed(second) == 0, f"the second replicate changed something: {second.stats}"
-    for path in web1["data_paths"]:
+    for path in shared:
+        held = tree_sums(pbk, target, path)
+        assert held == tree_sums(pbk, web2["source"], path)
+        assert set(tree_sums(pbk, web1["source"], path)) <= set(held), "a file of web1 is on no target"
+    for path in only1:
         assert tree_sums(pbk, target, path) == tree_sums(pbk, web1["source"], path)
     sites = pbk.sh(target, "ls /etc/nginx/sites-enabled").split()
     assert "default" not in sites and sites
     pbk.run("test_cutover.yml", ev, tmp_path)
     assert http_body(pbk, CLIENT, f"http://{web1['target_address']}/") == \
-        http_body(pbk, CLIENT, f"http://{web1['source_address']}/")
+        http_body(pbk, CLIENT, f"http://{web2['source_address']}/")
     assert migration_keys_left(pbk, [web1["source"], web2["source"], target]) == []
 
 
