@@ -16,8 +16,9 @@ from jiyue.registry import CityModel, load_city
 from lab import Lab
 from lab.bringup import lab_up
 from lab.topology import LabPlan
-from migration.engine import Engine, engine_run
+from migration.engine import Engine
 from migration.inventory import Connection, read_outputs
+from migration.run import Sources, run_systems
 from migration.runner import RunnerSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +55,6 @@ def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bo
 @contextmanager
 def engine(ml: MigLab, state: Path, systems: list[str], settings: RunnerSettings | None = None) -> Iterator[Engine]:
     """An engine over a fresh or existing state, the systems registered and planned."""
-    with engine_run(ml.model, ml.ip, ml.outputs, ml.conn, state, systems, argv=["bench"],
-                    settings=settings) as (eng, _):
-        yield eng
+    with run_systems(ml.model, Sources(ml.outputs, ml.conn), state, systems, argv=["bench"], ip=ml.ip,
+                     settings=settings) as run:
+        yield run.engine
