@@ -7,8 +7,9 @@ what each target must hold from every source it is built from. The precheck refu
 problems before anything is copied; the verification compares each target with what
 :func:`expected` composes from the sources as they are at verification time.
 
-A manifest is ``{relative path: [digest, mode, uid, gid, mtime, acl, ...]}``. Two hosts hold
-"the same file" when digest, mode, owner and ACL agree: an mtime alone is no difference of data.
+A manifest is ``{relative path: [digest, mode, uid, gid, mtime, acl, user, group]}``. Two hosts
+hold "the same file" when digest, mode, owner and ACL agree: an mtime alone is no difference of
+data.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from jiyue.registry.schema import Consolidation, ConsolidationMode, System
 
 Manifest = dict[str, list]
-#: the manifest fields that make two copies of a file the same data (digest, mode, uid, gid, acl)
-SAME = (0, 1, 2, 3, 5)
+#: the manifest fields that make two copies of a file the same data (digest, mode, owner, acl)
+SAME = (0, 1, 2, 3, 5, 6, 7)
 
 
 @dataclass(frozen=True)

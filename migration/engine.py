@@ -66,6 +66,8 @@ FORWARD: dict[State, tuple[str, State]] = {
     State.verified_test: ("cutover", State.cutover),
     State.cutover: ("verify", State.verified),
 }
+#: the steps whose playbooks carry what a system runs on (accounts, jobs) to its targets
+CARRIES = ("precheck", "replicate", "test-cutover", "cutover", "rollback")
 PLAYBOOK = {"precheck": "precheck.yml", "replicate": "replicate.yml", "test-cutover": "test_cutover.yml",
             "cutover": "cutover.yml", "rollback": "rollback.yml", "finalize": "finalize.yml",
             "decommission": "decommission.yml"}
@@ -235,18 +237,65 @@ class Engine:
         return result
 
     def _do(self, system: System, step: str) -> tuple[bool, str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
         if step == "precheck":
             self.gate(system)
         if step in ("verify-test", "verify"):
             return self._check(system, step)
-        r = self.runner.run(PLAYBOOK[step], self.extravars(system), label=f"{system.id}-{step}",
+        extravars = self.extravars(system)
+        if step in CARRIES:
+            found = self.discover(system)
+            self.carry(extravars["jiyue_pairs"], found)
+        if step == "precheck":
+            self.accounts_gate(system, extravars["jiyue_pairs"])
+        r = self.runner.run(PLAYBOOK[step], extravars, label=f"{system.id}-{step}",
                             inventory=self.inventory_for(system))
-        detail = {"changed": r.changed, "artifacts": str(r.artifacts)}
+        detail: dict[str, Any] = {"changed": r.changed, "artifacts": str(r.artifacts)}
+        if step == "precheck":
+            detail["discovered"] = found
         if r.bytes_copied:
             detail["bytes_copied"] = r.bytes_copied
         if r.facts:
             detail["reported"] = r.facts
         return r.ok, r.summary(), detail
+
+    # ---- what a system runs on: discovered on the sources, carried to the targets
+    def discover(self, system: System) -> dict[str, dict[str, Any]]:
+        """Per source host: the accounts owning the system's data or running its jobs, its cron
+        entries and their scripts, what listens as whom, its TLS files, its units."""
+        hosts = {h.name: (list(h.data_paths), [s.value for s in h.services]) for h in system.legacy_hosts}
+        return verify.discover(system.id, hosts, self.inventory_for(system))
+
+    @staticmethod
+    def carry(pairs: list[dict[str, Any]], found: dict[str, dict[str, Any]]) -> None:
+        """Give each pair what its source runs on: the accounts and groups its target creates with
+        the same names and ids (before any file lands there), and its scheduled jobs."""
+        for p in pairs:
+            d = found.get(p["source"]) or {}
+            p["accounts"] = d.get("accounts", [])
+            p["groups"] = [{"name": n, "gid": g} for n, g in sorted((d.get("groups") or {}).items())]
+            p["cron"] = d.get("cron") or {"files": {}, "crontabs": {}, "scripts": {}}
+
+    def accounts_gate(self, system: System, pairs: list[dict[str, Any]]) -> None:
+        """Refuse, before anything is copied, accounts a target cannot take with the same name and id,
+        and two different cron entries of one name that two sources would bring onto one target."""
+        problems = []
+        for target in dict.fromkeys(p["target"] for p in pairs if p.get("target")):
+            mine = [p for p in pairs if p.get("target") == target]
+            users = list({(u["name"], u["uid"]): {"name": u["name"], "uid": u["uid"]}
+                          for p in mine for u in p["accounts"]}.values())
+            groups = list({(g["name"], g["gid"]): g for p in mine for g in p["groups"]}.values())
+            problems += [f"{target}: {c}" for c in verify.account_clashes(target, users, groups,
+                                                                          self.inventory_for(system))]
+            jobs: dict[str, tuple[str, str]] = {}
+            for p in mine:
+                for path, text in p["cron"]["files"].items():
+                    if path in jobs and jobs[path][1] != text:
+                        problems.append(f"{target}: {path} differs between {jobs[path][0]} and {p['source']}; "
+                                        "one target can schedule only one of them")
+                    jobs.setdefault(path, (p["source"], text))
+        if problems:
+            raise PrecheckFailed("the targets cannot take what the sources run on: " + "; ".join(problems))
 
     def gate(self, system: System) -> None:
         """What the playbooks cannot judge: the filing gate, and whether the targets can hold
@@ -274,7 +323,8 @@ class Engine:
         directory = self.run_dir / "verify" / f"{system.id}-{step}"
         inventory = self.inventory_for(system)
         measured = verify.measure_sources(pairs, inventory)
-        exp = verify.expectations(system, pairs, measured, inventory)
+        exp = verify.expectations(system, pairs, measured, inventory, self.discover(system))
+        exp["step"] = step
         verify.write_suite(directory, system.id, exp)
         result = verify.run_suite(directory, system.id)
         detail = {"passed": result.passed, "failed": result.failed, "failures": result.failures,

@@ -13,8 +13,8 @@ from .state import Store
 def downtime(steps: list[dict[str, Any]]) -> dict[str, float] | None:
     """How long the system was unavailable at its cutover, from its recorded steps: the source
     frozen (the cutover starts with the freeze) → the target serving (the cutover done: services
-    up, the name moved) → verified. None until a cutover was verified."""
-    cut = None
+    up, the name moved) → verified; of the latest verified cutover. None until one was verified."""
+    cut, last = None, None
     for s in steps:
         if s["step"] == "cutover" and s["outcome"] == "ok":
             cut = s
@@ -22,9 +22,10 @@ def downtime(steps: list[dict[str, Any]]) -> dict[str, float] | None:
             frozen = dt.datetime.fromisoformat(cut["started_at"])
             serving = dt.datetime.fromisoformat(cut["finished_at"])
             verified = dt.datetime.fromisoformat(s["finished_at"])
-            return {"downtime_seconds": round((verified - frozen).total_seconds(), 1),
+            last = {"downtime_seconds": round((verified - frozen).total_seconds(), 1),
                     "serving_after_seconds": round((serving - frozen).total_seconds(), 1)}
-    return None
+            cut = None
+    return last
 
 
 def wave_report(store: Store, systems: list[str], title: str) -> dict[str, Any]:

@@ -80,6 +80,23 @@ def measure_sources(pairs: list[Pair], inventory: Path) -> dict[str, dict[str, A
     return dict(results)
 
 
+def discover(system: str, hosts: dict[str, tuple[list[str], list[str]]], inventory: Path) -> dict[str, dict]:
+    """What the system runs on, per source host (``hosts``: name -> (data paths, services)):
+    :data:`migration.probes.DISCOVER`, in parallel."""
+    def one(host: str) -> tuple[str, dict]:
+        paths, services = hosts[host]
+        return host, probes.run(_host(host, inventory), probes.DISCOVER,
+                                {"system": system, "paths": paths, "services": services})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(one, hosts))
+
+
+def account_clashes(target: str, users: list[dict], groups: list[dict], inventory: Path) -> list[str]:
+    """The accounts and groups ``target`` cannot take with the same names and ids."""
+    return probes.run(_host(target, inventory), probes.ACCOUNT_CLASHES, {"users": users, "groups": groups})
+
+
 def measure_trees(wanted: list[tuple[str, str]], inventory: Path) -> dict[tuple[str, str], dict | None]:
     """The manifests of (host, path) trees, measured on each host (in parallel)."""
     by_host: dict[str, list[str]] = {}
@@ -94,14 +111,22 @@ def measure_trees(wanted: list[tuple[str, str]], inventory: Path) -> dict[tuple[
         return {k: v for part in pool.map(one, by_host) for k, v in part.items()}
 
 
-def expectations(system: System, pairs: list[Pair], measured: dict[str, dict[str, Any]], inventory: Path) -> dict:
+def expectations(system: System, pairs: list[Pair], measured: dict[str, dict[str, Any]], inventory: Path,
+                 found: dict[str, dict[str, Any]] | None = None) -> dict:
     """What every target must hold, composed from every source it is built from as measured now
-    (:func:`migration.consolidate.compose`), and the problems that keep it from holding them all."""
+    (:func:`migration.consolidate.compose`), and the problems that keep it from holding them all;
+    with ``found`` (:func:`discover` on the sources), the accounts and cron entries it must have."""
+    found = found or {}
     targets: dict[str, dict[str, Any]] = {}
     for p in pairs:
         t = targets.setdefault(p.target, {"services": [], "ports": [], "files": {}, "databases": {},
                                           "http_answers": [], "http_requests": HTTP_REQUESTS, "sources": []})
         t["sources"].append(p.source)
+        d = found.get(p.source) or {}
+        for a in d.get("accounts", []):
+            if a not in t.setdefault("accounts", []):
+                t["accounts"].append(a)
+        t.setdefault("cron", {}).update((d.get("cron") or {}).get("files", {}))
         for svc in p.services:
             if svc in PORTS and svc not in t["services"]:
                 t["services"].append(svc)

@@ -46,6 +46,28 @@ def test_database_equals_the_frozen_source(host: Any, target: str, database: str
     assert got == expected, "table checksums differ"
 
 
+@pytest.mark.parametrize(("target", "account"), [(t, a) for t, e in TARGETS.items() for a in e.get("accounts", [])],
+                         ids=lambda x: x["name"] if isinstance(x, dict) else x)
+def test_account_as_on_the_source(host: Any, target: str, account: dict[str, Any]) -> None:
+    """The accounts that own the data or run the jobs: same name, ids, groups and shell."""
+    user = host(target).user(account["name"])
+    assert user.exists, f"no account {account['name']} on {target}"
+    assert (user.uid, user.gid, user.group) == (account["uid"], account["gid"], account["group"])
+    assert set(account["groups"]) <= set(user.groups), f"{account['name']} lacks groups on {target}"
+    assert user.shell == account["shell"]
+
+
+@pytest.mark.parametrize(("target", "entry"), [(t, c) for t, e in TARGETS.items() for c in e.get("cron", {})])
+def test_cron_entry_as_on_the_source(host: Any, target: str, entry: str) -> None:
+    """The system's scheduled jobs: kept on the target at the test cutover, scheduled there (and
+    no longer on the frozen source) after the cutover."""
+    name = entry.rsplit("/", 1)[-1]
+    where = entry if EXP.get("step") == "verify" else f"/var/lib/jiyue/jobs/{EXP['system']}/cron.d/{name}"
+    got = host(target).file(where)
+    assert got.exists, f"{where} is missing on {target}"
+    assert got.content_string == TARGETS[target]["cron"][entry], f"{where} differs from the source's {entry}"
+
+
 @pytest.mark.parametrize(("target", "path"), [(t, p) for t, e in TARGETS.items() for p in e["files"]])
 def test_files_manifest_equal(host: Any, target: str, path: str) -> None:
     expected = TARGETS[target]["files"][path]

@@ -13,8 +13,8 @@ from jiyue.registry import DEFAULT_CITY, RegistryError, load_city
 from jiyue.registry.schema import System
 from migration import consolidate
 
-F = ["d1", "0o644", 0, 0, 100, ""]  # one file's manifest entry
-G = ["d2", "0o644", 0, 0, 100, ""]  # the same name, other contents
+F = ["d1", "0o644", 0, 0, 100, "", "root", "root"]  # one file's manifest entry
+G = ["d2", "0o644", 0, 0, 100, "", "root", "root"]  # the same name, other contents
 
 
 def farm(consolidation: dict | None = None, *, hosts: int = 2, instances: int = 1) -> System:
@@ -67,7 +67,7 @@ def test_differing_trees_are_refused_unless_the_registry_says_how_they_combine()
     (conflict,) = consolidate.problems(farm(UNION), ["t1"], clash)
     assert "mode union, but 1 file(s) differ between hosts (e.g. a (web1 vs web2))" in conflict
     # an mtime alone is no difference of data
-    touched = {("web1", p): {"a": F}, ("web2", p): {"a": [*F[:4], 999, F[5]]}}
+    touched = {("web1", p): {"a": F}, ("web2", p): {"a": [*F[:4], 999, *F[5:]]}}
     assert consolidate.problems(farm(), ["t1"], touched) == []
     # a source that lacks the tree altogether
     assert "missing on web2" in consolidate.problems(farm(), ["t1"], {("web1", p): {"a": F}, ("web2", p): None})[0]
