@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,7 +14,7 @@ from jiyue.registry import CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
 from migration.engine import StepResult, human_bytes
-from migration.report import downtime, wave_report
+from migration.report import discovered, downtime, wave_report
 from migration.run import (
     RunError,
     Selection,
@@ -208,16 +208,21 @@ def migrate_status(
     lab: LabOption = None,
     outputs: OutputsOption = None,
     connection: ConnOption = None,
+    system: Annotated[str | None, typer.Option("--system", help=(
+        "Only this system, with what its precheck discovered it runs on (accounts, cron entries, "
+        "listening ports, TLS files, units)."))] = None,
 ) -> None:
-    """Every system the state knows: wave, state, source and target hosts, last error."""
+    """Every system the state knows: wave, state, source and target hosts, last error, downtime at
+    cutover."""
     model = load(city, fmt)
     if not state.exists():
         err().print(f"--state: {state} does not exist yet (`jiyue migrate run` creates it)", style="red")
         exit_with(ExitStatus.BAD_INPUT)
     try:
         with Store.open(state, lock=False) as store:
-            rows = store.all()
+            rows = [r for r in store.all() if system is None or r.id == system]
             downs = {r.id: downtime(store.steps(r.id)) for r in rows}
+            found = {r.id: discovered(store.steps(r.id)) for r in rows}
     except StateError as exc:
         err().print(str(exc), style="red")
         exit_with(ExitStatus.BAD_INPUT)
@@ -227,8 +232,12 @@ def migrate_status(
     systems = [{"id": r.id, "department": r.department, "wave": r.wave, "state": r.state.value,
                 "source_hosts": [h.name for h in model.systems[r.id].legacy_hosts] if r.id in model.systems else [],
                 "target_hosts": targets.get(r.id, []), "error": r.error, "running_step": r.running_step,
-                **(downs[r.id] or {"downtime_seconds": None, "serving_after_seconds": None})}
+                **(downs[r.id] or {"downtime_seconds": None, "serving_after_seconds": None}),
+                **({"discovered": found[r.id]} if system else {})}
                for r in rows]
+    if system is not None and not systems:
+        err().print(f"--system: {system} is not in {state} (`jiyue migrate status` lists what is)", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
     if fmt is TableJson.json:
         print_json({"systems": systems})
         return
@@ -241,6 +250,34 @@ def migrate_status(
                   f"{', '.join(s['source_hosts'])} → {', '.join(s['target_hosts'])}",
                   "" if s["downtime_seconds"] is None else f"{s['downtime_seconds']:.1f} s")
     out().print(t)
+    for s in systems:
+        if "discovered" in s:
+            _print_discovered(s["id"], s["discovered"])
+
+
+def _print_discovered(system: str, found: dict[str, Any] | None) -> None:
+    o = out()
+    if not found:
+        o.print(f"{system}: nothing discovered yet (the precheck records it)")
+        return
+    for host, d in found.items():
+        o.print(f"[bold]{host}[/] runs {system} on:")
+        for a in d.get("accounts", []):
+            o.print(f"  account {a['name']} uid {a['uid']} group {a['group']} ({a['gid']})"
+                    + (f" groups {', '.join(a['groups'])}" if a["groups"] else "") + f" home {a['home']} {a['shell']}",
+                    markup=False)
+        for path in (d.get("cron") or {}).get("files", {}):
+            o.print(f"  cron entry {path}", markup=False)
+        for user in (d.get("cron") or {}).get("crontabs", {}):
+            o.print(f"  crontab of {user}", markup=False)
+        for path in (d.get("cron") or {}).get("scripts", {}):
+            o.print(f"  script {path}", markup=False)
+        for x in d.get("listening", []):
+            o.print(f"  listens on {x['port']}: {x['process']} as {x['user']}", markup=False)
+        for path in d.get("tls", {}):
+            o.print(f"  TLS file {path}", markup=False)
+        for path in d.get("units", {}):
+            o.print(f"  unit {path}", markup=False)
 
 
 DESTRUCTIVE = {"finalize": "archives its sources' data and stops them for good",

@@ -269,12 +269,15 @@ class Engine:
     @staticmethod
     def carry(pairs: list[dict[str, Any]], found: dict[str, dict[str, Any]]) -> None:
         """Give each pair what its source runs on: the accounts and groups its target creates with
-        the same names and ids (before any file lands there), and its scheduled jobs."""
+        the same names and ids (before any file lands there), its scheduled jobs, the TLS files its
+        sites use."""
         for p in pairs:
             d = found.get(p["source"]) or {}
             p["accounts"] = d.get("accounts", [])
             p["groups"] = [{"name": n, "gid": g} for n, g in sorted((d.get("groups") or {}).items())]
             p["cron"] = d.get("cron") or {"files": {}, "crontabs": {}, "scripts": {}}
+            p["tls"] = [{"path": path, **{k: v for k, v in x.items() if k != "sha256"}}
+                        for path, x in sorted((d.get("tls") or {}).items())]
 
     def accounts_gate(self, system: System, pairs: list[dict[str, Any]]) -> None:
         """Refuse, before anything is copied, accounts a target cannot take with the same name and id,

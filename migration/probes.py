@@ -195,11 +195,12 @@ for f in glob.glob("/etc/nginx/sites-enabled/*"):
         text = open(f, encoding="utf-8", errors="replace").read()
     except OSError:
         continue
-    for m in re.finditer(r"^\s*ssl_certificate(?:_key)?\s+([^;\s]+)\s*;", text, re.M):
-        p = m.group(1)
+    for m in re.finditer(r"^\s*ssl_certificate(_key)?\s+([^;\s]+)\s*;", text, re.M):
+        p = m.group(2)
         if os.path.isfile(p):
             st = os.stat(p)
-            tls[p] = {"sha256": sha(p), "mode": oct(stat.S_IMODE(st.st_mode)), "uid": st.st_uid, "gid": st.st_gid}
+            tls[p] = {"sha256": sha(p), "mode": oct(stat.S_IMODE(st.st_mode)), "uid": st.st_uid, "gid": st.st_gid,
+                      "kind": "key" if m.group(1) else "certificate"}
 units = {}
 for f in sorted(glob.glob("/etc/systemd/system/*.service") + glob.glob("/etc/systemd/system/*.timer")):
     try:

@@ -28,6 +28,22 @@ def downtime(steps: list[dict[str, Any]]) -> dict[str, float] | None:
     return last
 
 
+def discovered(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the latest successful precheck discovered the system runs on, per source host (the
+    scripts by digest and mode: their contents stay in the state)."""
+    for s in reversed(steps):
+        found = (s["detail"] or {}).get("discovered") if s["step"] == "precheck" and s["outcome"] == "ok" else None
+        if found:
+            out = {}
+            for host, d in found.items():
+                cron = dict(d.get("cron") or {})
+                cron["scripts"] = {p: {k: v for k, v in x.items() if k != "content"} if isinstance(x, dict) else x
+                                   for p, x in (cron.get("scripts") or {}).items()}
+                out[host] = {**d, "cron": cron}
+            return out
+    return None
+
+
 def wave_report(store: Store, systems: list[str], title: str) -> dict[str, Any]:
     rows = []
     for sid in systems:

@@ -127,6 +127,8 @@ def expectations(system: System, pairs: list[Pair], measured: dict[str, dict[str
             if a not in t.setdefault("accounts", []):
                 t["accounts"].append(a)
         t.setdefault("cron", {}).update((d.get("cron") or {}).get("files", {}))
+        t.setdefault("tls", {}).update({path: {"sha256": x["sha256"], "mode": x["mode"]}
+                                        for path, x in (d.get("tls") or {}).items()})
         for svc in p.services:
             if svc in PORTS and svc not in t["services"]:
                 t["services"].append(svc)

@@ -69,13 +69,28 @@ def _site_entries(system: System, site: str, budget: int, seed: int) -> list[Ent
     return [*dirs, Entry("index.html", index, 0o644, mtime=stamp), robots, *pages, *binaries]
 
 
-def _nginx_conf(site: str, root: str, default: bool) -> str:
+#: where a site's certificate and key live on a legacy host (a public site answers on 443 too)
+TLS_DIR = "/etc/ssl/jiyue"
+
+
+def _nginx_conf(site: str, root: str, default: bool, tls: bool = False) -> str:
     listen = "listen 80 default_server;" if default else "listen 80;"
+    if tls:
+        listen += (f"\n    listen 443 ssl{' default_server' if default else ''};"
+                   f"\n    ssl_certificate {TLS_DIR}/{site}.crt;\n    ssl_certificate_key {TLS_DIR}/{site}.key;")
     return (
         f"# {site}: seeded by the jiyue rehearsal lab\n"
         f"server {{\n    {listen}\n    server_name {site};\n    root {root};\n    index index.html;\n"
         f"    charset utf-8;\n    location / {{\n        try_files $uri $uri/ =404;\n    }}\n}}\n"
     )
+
+
+def _tls_files(lab: Lab, host: str, site: str) -> None:
+    """A self-signed certificate for a public site, its key readable by root alone."""
+    sh(lab, host, f"mkdir -p {TLS_DIR} && chmod 0755 {TLS_DIR}\n"
+                  f"openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN={site} "
+                  f"-keyout {TLS_DIR}/{site}.key -out {TLS_DIR}/{site}.crt 2>/dev/null\n"
+                  f"chmod 0600 {TLS_DIR}/{site}.key && chmod 0644 {TLS_DIR}/{site}.crt")
 
 
 def seed_nginx(lab: Lab, host: str, system: System, paths: Sequence[str], budget: int,
@@ -90,10 +105,14 @@ def seed_nginx(lab: Lab, host: str, system: System, paths: Sequence[str], budget
         names.add(name)
         entries = _site_entries(system, name, share_of(budget, len(paths)), seed)
         extract(lab, host, path, entries)
-        conf = _nginx_conf(name, path, default=i == 0)
+        tls = system.public_facing and i == 0
+        if tls:
+            _tls_files(lab, host, name)
+        conf = _nginx_conf(name, path, default=i == 0, tls=tls)
         sh(lab, host, f"cat > /etc/nginx/sites-available/{name}\n"
                       f"ln -sfn ../sites-available/{name} /etc/nginx/sites-enabled/{name}", conf.encode())
         sites.append({"server_name": name, "default": i == 0, "config": f"/etc/nginx/sites-available/{name}",
+                      "tls": tls,
                       **tree_summary(path, entries),
                       "sizes": {e.rel: len(e.data) for e in entries if e.data is not None}})
     sh(lab, host, "rm -f /etc/nginx/sites-enabled/default\nnginx -t -q")

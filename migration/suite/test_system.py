@@ -68,6 +68,15 @@ def test_cron_entry_as_on_the_source(host: Any, target: str, entry: str) -> None
     assert got.content_string == TARGETS[target]["cron"][entry], f"{where} differs from the source's {entry}"
 
 
+@pytest.mark.parametrize(("target", "path"), [(t, p) for t, e in TARGETS.items() for p in e.get("tls", {})])
+def test_tls_file_as_on_the_source(host: Any, target: str, path: str) -> None:
+    """The certificates and keys the sites use: the same bytes, a key no more readable than there."""
+    got = host(target).file(path)
+    assert got.exists, f"{path} is missing on {target}"
+    assert got.sha256sum == TARGETS[target]["tls"][path]["sha256"], f"{path} differs from the source's"
+    assert oct(got.mode) == TARGETS[target]["tls"][path]["mode"], f"{path}: mode {oct(got.mode)} on {target}"
+
+
 @pytest.mark.parametrize(("target", "path"), [(t, p) for t, e in TARGETS.items() for p in e["files"]])
 def test_files_manifest_equal(host: Any, target: str, path: str) -> None:
     expected = TARGETS[target]["files"][path]

@@ -90,3 +90,61 @@ def test_rollback_then_finalize(pilot_run, city_lab, cli):
                     check=False).returncode != 0
     # and the finalized system's data is still there: nothing is deleted
     assert lab.exec("audit-website-web1", ["test", "-d", "/var/www/audit-website"], check=False).returncode == 0
+
+
+def _listing(lab, host: str, path: str) -> dict[str, str]:
+    """Our own listing of a tree, not the project's probe: every entry's owner and group by name,
+    mode and type (find), and every file's SHA-256 (sha256sum), by path."""
+    meta = lab.ssh(host, f"cd {path} && find . -printf '%p\\t%u %g %m %y\\n'").stdout.splitlines()
+    sums = lab.ssh(host, f"cd {path} && find . -type f -print0 | xargs -0r sha256sum").stdout.splitlines()
+    out = dict(line.split("\t", 1) for line in meta)
+    for line in sums:
+        digest, name = line.split("  ", 1)
+        out[name] += " " + digest
+    return out
+
+
+def test_an_independent_comparison_finds_no_difference(pilot_run, city_lab, cli):
+    """Every source's trees on the targets (owners by name), every table's rows, every account
+    and cron entry: compared with our own commands, not the project's verification."""
+    state, _ = pilot_run
+    lab, model = city_lab.lab, city_lab.model
+    systems = _status(cli, city_lab, state)
+    for sid, st in systems.items():
+        if st["state"] != "verified":
+            continue
+        system = model.systems[sid]
+        (target,) = st["target_hosts"]  # the pilot's systems have one instance each
+        for h in system.legacy_hosts:
+            for path in h.data_paths:
+                rule = system.consolidation.get(path)
+                held = _listing(lab, target, path)
+                mine = _listing(lab, h.name, path)
+                if rule is None or rule.source == h.name:
+                    assert held == mine, f"{sid}: {target}:{path} differs from {h.name}'s"
+                else:  # another source is authoritative: every file of this one is there by name
+                    assert set(mine) <= set(held), f"{sid}: files of {h.name}:{path} are on no target"
+            for db in h.databases:
+                count = ("SELECT string_agg(format('%s=%s', table_name, (xpath('/row/c/text()', query_to_xml("
+                         "format('select count(*) as c from %I.%I', table_schema, table_name), false, true, '')))[1]"
+                         "::text), ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'app'")
+                q = f"cd / && runuser -u postgres -- psql -XAt -d {db} -c {json.dumps(count)}"
+                assert lab.ssh(target, q).stdout == lab.ssh(h.name, q).stdout, f"{sid}: rows of {db} differ"
+        status = cli("migrate", "status", "--state", state, "--lab", lab.name, "--system", sid, "--format", "json")
+        found = json.loads(status.stdout)["systems"][0]["discovered"]
+        assert found, f"{sid}: its precheck recorded nothing of what it runs on"
+        for d in found.values():
+            for a in d["accounts"]:
+                assert lab.ssh(target, f"getent passwd {a['name']}").stdout.split(":")[2:4] == \
+                    [str(a["uid"]), str(a["gid"])], f"{sid}: account {a['name']} on {target}"
+            for path in d["cron"]["files"]:
+                assert lab.ssh(target, f"test -f {path}").returncode == 0, f"{sid}: {path} not scheduled on {target}"
+        for d in found.values():
+            for path, tls in d["tls"].items():  # a public site's certificate: the target answers with it
+                assert lab.ssh(target, f"sha256sum {path}").stdout.split()[0] == tls["sha256"], f"{sid}: {path}"
+                if tls["kind"] == "certificate":
+                    served = lab.ssh(target, "openssl s_client -connect 127.0.0.1:443 </dev/null 2>/dev/null "
+                                             "| openssl x509 -outform DER | sha256sum").stdout.split()[0]
+                    expected = lab.ssh(target, f"openssl x509 -in {path} -outform DER | sha256sum").stdout.split()[0]
+                    assert served == expected, f"{sid}: {target} answers on 443 with another certificate"
+        assert st["downtime_seconds"] >= st["serving_after_seconds"] > 0
