@@ -328,6 +328,16 @@ class Engine:
         measured = verify.measure_sources(pairs, inventory)
         exp = verify.expectations(system, pairs, measured, inventory, self.discover(system))
         exp["step"] = step
+        if step == "verify-test":
+            # The sources still serve: what they wrote after the test cutover's sync is not on the
+            # targets yet, and the cutover's final sync of the frozen sources carries it (where
+            # "verify" compares everything).
+            exp["written_since_sync"] = verify.written_since(exp, self._last_started(system.id, "test-cutover"))
+        else:
+            # The target serves, and its jobs run, from the cutover on: a file it wrote since then
+            # (an mtime after the cutover began; the final sync keeps the sources' older ones) is
+            # its own, not the source's, and is listed instead of compared.
+            exp["target_writes_since"] = self._last_started(system.id, "cutover")
         verify.write_suite(directory, system.id, exp)
         result = verify.run_suite(directory, system.id)
         detail = {"passed": result.passed, "failed": result.failed, "failures": result.failures,
@@ -340,6 +350,10 @@ class Engine:
         msg = f"{result.passed} checks passed" if result.ok else \
             f"{result.failed} of {result.passed + result.failed} checks failed: " + "; ".join(result.failures[:3])
         return result.ok, msg, detail
+
+    def _last_started(self, system_id: str, step: str) -> float | None:
+        done = [s for s in self._st(self.store.steps, system_id) if s["step"] == step and s["outcome"] == "ok"]
+        return dt.datetime.fromisoformat(done[-1]["started_at"]).timestamp() if done else None
 
     # ---- a dry run
     def dry_run(self, system_id: str, until: State) -> list[StepResult]:

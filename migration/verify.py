@@ -149,6 +149,21 @@ def expectations(system: System, pairs: list[Pair], measured: dict[str, dict[str
     return {"system": system.id, "inventory": str(inventory), "targets": targets, "problems": problems}
 
 
+def written_since(exp: dict[str, Any], since: float | None, margin: float = 2.0) -> dict[str, dict[str, list[str]]]:
+    """Per target and tree, the files a (live) source wrote after ``since`` (its mtime, less a
+    margin for the clocks): left out of the comparison, and listed, until the frozen sources are
+    compared."""
+    if since is None:
+        return {}
+    out: dict[str, dict[str, list[str]]] = {}
+    for target, e in exp["targets"].items():
+        for dest, manifest in e["files"].items():
+            fresh = sorted(rel for rel, entry in (manifest or {}).items() if entry[4] >= since - margin)
+            if fresh:
+                out.setdefault(target, {})[dest] = fresh
+    return out
+
+
 def write_suite(directory: Path, system: str, exp: dict[str, Any]) -> Path:
     """Write the system's expectations for the suite; returns the file."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
 pytestmark = pytest.mark.lab
 
 
+#: a job archives-digital runs every minute as the account that owns its data, writing into it
+HEARTBEAT = ("archives-digital-files1", "/etc/cron.d/archives-digital-heartbeat", "/srv/digital/heartbeat")
+
+
 @pytest.fixture(scope="module")
 def pilot_run(city_lab, cli, tmp_path_factory):
+    host, entry, folder = HEARTBEAT
+    city_lab.lab.ssh(host, f"mkdir -p {folder} && chown archivist:archive {folder} && printf '%s\\n' "
+                           f"'* * * * * archivist date +%s >> {folder}/beats' > {entry}")
     state = tmp_path_factory.mktemp("pilot") / "state.db"
     result = cli("migrate", "run", "--wave", "0", "--cutover", "--lab", city_lab.lab.name, "--state", state,
                  "--max-parallel", "3")
@@ -47,6 +55,28 @@ def test_pilot_wave_is_verified_end_to_end(pilot_run, city_lab, cli):
     assert sum(c["web"] for c in compared) >= 3
     assert all(r["verification"]["failed"] == 0 for r in report["systems"])
     assert report["bytes_copied"] == sum(r["bytes_copied"] for r in report["systems"]) > 100_000
+
+
+def test_the_job_runs_on_the_target_after_cutover(pilot_run, city_lab, cli):
+    """The heartbeat job moved with archives-digital: scheduled on the target, where it runs as its
+    own account and writes into the data; off the frozen source's schedule."""
+    state, _ = pilot_run
+    lab = city_lab.lab
+    host, entry, folder = HEARTBEAT
+    (target,) = _status(cli, city_lab, state)["archives-digital"]["target_hosts"]
+    assert lab.ssh(target, f"cat {entry}").stdout == lab.ssh(host, f"cat /var/lib/jiyue/frozen-jobs/archives-digital/"
+                                                                f"cron.d/{entry.rsplit('/', 1)[-1]}").stdout
+    assert lab.ssh(host, f"test -e {entry}").returncode != 0, "the job is still scheduled on the frozen source"
+    now = int(lab.ssh(target, "date +%s").stdout)
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        beats = [int(x) for x in lab.ssh(target, f"cat {folder}/beats 2>/dev/null").stdout.split()]
+        if beats and max(beats) >= now:
+            break
+        time.sleep(5)
+    else:
+        pytest.fail(f"the job did not run on {target} in 150 s")
+    assert lab.ssh(target, f"stat -c %U {folder}/beats").stdout.strip() == "archivist"
 
 
 def test_the_service_name_points_at_the_target(pilot_run, city_lab):
@@ -118,8 +148,9 @@ def test_an_independent_comparison_finds_no_difference(pilot_run, city_lab, cli)
         for h in system.legacy_hosts:
             for path in h.data_paths:
                 rule = system.consolidation.get(path)
-                held = _listing(lab, target, path)
-                mine = _listing(lab, h.name, path)
+                # the heartbeat job writes on the target since the cutover: its file is the target's own
+                held = {k: v for k, v in _listing(lab, target, path).items() if not k.startswith("./heartbeat/")}
+                mine = {k: v for k, v in _listing(lab, h.name, path).items() if not k.startswith("./heartbeat/")}
                 if rule is None or rule.source == h.name:
                     assert held == mine, f"{sid}: {target}:{path} differs from {h.name}'s"
                 else:  # another source is authoritative: every file of this one is there by name
