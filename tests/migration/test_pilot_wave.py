@@ -22,9 +22,39 @@ def pilot_run(city_lab, cli, tmp_path_factory):
     city_lab.lab.ssh(host, f"mkdir -p {folder} && chown archivist:archive {folder} && printf '%s\\n' "
                            f"'* * * * * archivist date +%s >> {folder}/beats' > {entry}")
     state = tmp_path_factory.mktemp("pilot") / "state.db"
+    # a dry run first: it changes nothing on any host (checked in test_the_dry_run_changed_nothing)
+    before = _digests(city_lab)
+    check = cli("migrate", "run", "--wave", "0", "--cutover", "--check", "--lab", city_lab.lab.name, "--state", state)
+    after = _digests(city_lab)
     result = cli("migrate", "run", "--wave", "0", "--cutover", "--lab", city_lab.lab.name, "--state", state,
                  "--max-parallel", "3")
-    return state, result
+    return state, result, (check, before, after)
+
+
+def _digests(city_lab) -> dict[str, str]:
+    """A digest of every pilot host's data paths (names, owners, modes, contents), the sources' and
+    the targets', with our own commands, but for the heartbeat that changes every minute."""
+    lab, model = city_lab.lab, city_lab.model
+    outputs = json.loads((lab.dir / "outputs.json").read_text())["stacks"]
+    out = {}
+    for dep in model.city.pilot_departments:
+        for system in model.departments[dep].systems:
+            paths = sorted({p for h in system.legacy_hosts for p in h.data_paths})
+            targets = [h["name"] for o in outputs.values() for sid, d in (o.get("systems") or {}).items()
+                       if sid == system.id and d["site"] == "primary" for h in d["hosts"]]
+            for host in [h.name for h in system.legacy_hosts] + targets:
+                script = (f"for p in {' '.join(paths)}; do test -d $p && cd $p && find . -path ./heartbeat -prune -o "
+                          "-printf '%p %u %g %m\\n' -type f -exec sha256sum {} + ; done | sort | sha256sum")
+                out[host] = lab.ssh(host, f"bash -c {json.dumps(script)}").stdout.split()[0]
+    return out
+
+
+def test_the_dry_run_changed_nothing(pilot_run):
+    _, _, (check, before, after) = pilot_run
+    assert check.exit_code == 0, check.output
+    assert "nothing was changed on any host" in check.stdout
+    assert "precheck (check)" in check.stdout and "not simulated" in check.stdout
+    assert after == before, {h for h in before if before[h] != after.get(h)}
 
 
 def _status(cli, city_lab, state):
@@ -34,7 +64,7 @@ def _status(cli, city_lab, state):
 
 
 def test_pilot_wave_is_verified_end_to_end(pilot_run, city_lab, cli):
-    state, result = pilot_run
+    state, result, _ = pilot_run
     assert result.exit_code == 0, result.output
     systems = _status(cli, city_lab, state)
     pilot = set(city_lab.model.city.pilot_departments)
@@ -60,7 +90,7 @@ def test_pilot_wave_is_verified_end_to_end(pilot_run, city_lab, cli):
 def test_the_job_runs_on_the_target_after_cutover(pilot_run, city_lab, cli):
     """The heartbeat job moved with archives-digital: scheduled on the target, where it runs as its
     own account and writes into the data; off the frozen source's schedule."""
-    state, _ = pilot_run
+    state, _, _ = pilot_run
     lab = city_lab.lab
     host, entry, folder = HEARTBEAT
     (target,) = _status(cli, city_lab, state)["archives-digital"]["target_hosts"]
@@ -88,14 +118,14 @@ def test_the_service_name_points_at_the_target(pilot_run, city_lab):
 
 
 def test_a_second_run_redoes_nothing(pilot_run, city_lab, cli):
-    state, _ = pilot_run
+    state, _, _ = pilot_run
     result = cli("migrate", "run", "--wave", "0", "--cutover", "--lab", city_lab.lab.name, "--state", state)
     assert result.exit_code == 0
     assert "precheck" not in result.stderr and "replicate" not in result.stderr
 
 
 def test_rollback_then_finalize(pilot_run, city_lab, cli):
-    state, _ = pilot_run
+    state, _, _ = pilot_run
     lab = city_lab.lab
     # roll one system back: the source serves again, with its data unchanged
     result = cli("migrate", "rollback", "--system", "audit-law", "--lab", lab.name, "--state", state)
@@ -137,7 +167,7 @@ def _listing(lab, host: str, path: str) -> dict[str, str]:
 def test_an_independent_comparison_finds_no_difference(pilot_run, city_lab, cli):
     """Every source's trees on the targets (owners by name), every table's rows, every account
     and cron entry: compared with our own commands, not the project's verification."""
-    state, _ = pilot_run
+    state, _, _ = pilot_run
     lab, model = city_lab.lab, city_lab.model
     systems = _status(cli, city_lab, state)
     for sid, st in systems.items():
