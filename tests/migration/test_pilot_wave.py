@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from migration import consolidate
+
 pytestmark = pytest.mark.lab
 
 
@@ -20,7 +22,7 @@ HEARTBEAT = ("archives-digital-files1", "/etc/cron.d/archives-digital-heartbeat"
 def pilot_run(city_lab, cli, tmp_path_factory):
     host, entry, folder = HEARTBEAT
     city_lab.lab.ssh(host, f"mkdir -p {folder} && chown archivist:archive {folder} && printf '%s\\n' "
-                           f"'* * * * * archivist date +%s >> {folder}/beats' > {entry}")
+                           f"'* * * * * archivist date +\\%s >> {folder}/beats' > {entry}")  # % is cron's newline
     state = tmp_path_factory.mktemp("pilot") / "state.db"
     # a dry run first: it changes nothing on any host (checked in test_the_dry_run_changed_nothing)
     before = _digests(city_lab)
@@ -174,8 +176,9 @@ def test_an_independent_comparison_finds_no_difference(pilot_run, city_lab, cli)
         if st["state"] != "verified":
             continue
         system = model.systems[sid]
-        (target,) = st["target_hosts"]  # the pilot's systems have one instance each
+        where = consolidate.assign(system, st["target_hosts"])  # the registry's hosts over its instances
         for h in system.legacy_hosts:
+            target = where[h.name]
             for path in h.data_paths:
                 rule = system.consolidation.get(path)
                 # the heartbeat job writes on the target since the cutover: its file is the target's own
@@ -194,13 +197,15 @@ def test_an_independent_comparison_finds_no_difference(pilot_run, city_lab, cli)
         status = cli("migrate", "status", "--state", state, "--lab", lab.name, "--system", sid, "--format", "json")
         found = json.loads(status.stdout)["systems"][0]["discovered"]
         assert found, f"{sid}: its precheck recorded nothing of what it runs on"
-        for d in found.values():
+        for host, d in found.items():
+            target = where[host]
             for a in d["accounts"]:
                 assert lab.ssh(target, f"getent passwd {a['name']}").stdout.split(":")[2:4] == \
                     [str(a["uid"]), str(a["gid"])], f"{sid}: account {a['name']} on {target}"
             for path in d["cron"]["files"]:
                 assert lab.ssh(target, f"test -f {path}").returncode == 0, f"{sid}: {path} not scheduled on {target}"
-        for d in found.values():
+        for host, d in found.items():
+            target = where[host]
             for path, tls in d["tls"].items():  # a public site's certificate: the target answers with it
                 assert lab.ssh(target, f"sha256sum {path}").stdout.split()[0] == tls["sha256"], f"{sid}: {path}"
                 if tls["kind"] == "certificate":
