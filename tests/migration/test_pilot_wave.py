@@ -3,6 +3,7 @@ migrated, cut over and verified (T4.3) through the real CLI; then resumed, rolle
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -10,6 +11,8 @@ import time
 import pytest
 
 from migration import consolidate
+from migration.run import Sources, run_systems
+from migration.state import State
 
 pytestmark = pytest.mark.lab
 
@@ -214,3 +217,21 @@ def test_an_independent_comparison_finds_no_difference(pilot_run, city_lab, cli)
                     expected = lab.ssh(target, f"openssl x509 -in {path} -outform DER | sha256sum").stdout.split()[0]
                     assert served == expected, f"{sid}: {target} answers on 443 with another certificate"
         assert st["downtime_seconds"] >= st["serving_after_seconds"] > 0
+
+
+def test_trees_that_differ_are_refused_before_anything_is_copied(pilot_run, city_lab, tmp_path):
+    """audit-ao without its consolidation rule: its two web hosts' trees differ, so the precheck
+    refuses on the real hosts, saying which and what to write, and nothing changes anywhere."""
+    lab, model = city_lab.lab, city_lab.model
+    audit = model.departments["audit"]
+    audit = audit.model_copy(update={"systems": [s.model_copy(update={"consolidation": {}}) if s.id == "audit-ao"
+                                                 else s for s in audit.systems]})
+    bare = dataclasses.replace(model, departments={**model.departments, "audit": audit})
+    before = _digests(city_lab)
+    with run_systems(bare, Sources.from_lab(lab.dir, lab.name), tmp_path / "state.db", ["audit-ao"],
+                     argv=["test"]) as run:
+        out = run.engine.drive("audit-ao", State.verified)
+    assert out.state is State.planned
+    assert "audit-ao-web1 and audit-ao-web2 hold different trees" in out.error
+    assert "consolidation: {/var/www/audit-ao: {mode: union | authoritative | distinct}}" in out.error
+    assert _digests(city_lab) == before
