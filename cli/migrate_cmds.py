@@ -371,9 +371,10 @@ def migrate_decommission(
         err().print(f"--system: the audit has not retired {system} (`jiyue audit score`); nothing was changed",
                     style="red")
         exit_with(ExitStatus.BAD_INPUT)
+    confirm("decommission", system, yes)  # before anything is recorded
     with open_store(state) as store:
         store.register(system, model.department_of[system])
-    _one_system_cmd(system, state, city, lab, outputs, connection, "decommission", yes)
+    _one_system_cmd(system, state, city, lab, outputs, connection, "decommission", yes=True)
 
 
 @migrate_app.command("verify")
