@@ -152,9 +152,13 @@ for f, text in cron_files.items():
         parts = line.split()
         if len(parts) >= 7 and not line.startswith("#") and "=" not in parts[0]:
             users.add(parts[5])
-            for word in parts[6:]:
+            # the program the entry runs (after an interpreter, its script); never a data file
+            # the command line names as an argument or a redirection
+            words = parts[6:8] if os.path.basename(parts[6]) in ("sh", "bash", "python3", "perl") else parts[6:7]
+            for word in words:
                 system_dir = word.startswith(("/bin/", "/usr/bin/", "/sbin/", "/usr/sbin/"))
-                if word.startswith("/") and os.path.isfile(word) and not system_dir:
+                in_data = any(word == p or word.startswith(p.rstrip("/") + "/") for p in paths)
+                if word.startswith("/") and os.path.isfile(word) and not system_dir and not in_data:
                     raw = open(word, "rb").read(1 << 20)
                     scripts[word] = {"sha256": sha(word), "mode": oct(stat.S_IMODE(os.stat(word).st_mode)),
                                      "content": base64.b64encode(raw).decode()}
