@@ -170,6 +170,9 @@ class Store:
             db.execute("""CREATE TABLE IF NOT EXISTS runs (
                 id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, pid INTEGER, argv TEXT,
                 outcome TEXT)""")
+            db.execute("""CREATE TABLE IF NOT EXISTS processes (
+                run_id TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL, label TEXT NOT NULL,
+                started_at TEXT NOT NULL, ended_at TEXT, PRIMARY KEY (run_id, pid, start))""")
             db.execute("""CREATE TABLE IF NOT EXISTS evidence (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT NOT NULL, kind TEXT NOT NULL,
                 at TEXT NOT NULL, data TEXT NOT NULL)""")
@@ -279,6 +282,29 @@ class Store:
     def run_finished(self, run_id: str, outcome: str) -> None:
         with self.tx() as db:
             db.execute("UPDATE runs SET finished_at=?, outcome=? WHERE id=?", (now(), outcome, run_id))
+
+    def process_started(self, run_id: str, pid: int, start: int, label: str) -> None:
+        """A process group the run started (a playbook's, a verification suite's)."""
+        with self.tx() as db:
+            db.execute("INSERT OR IGNORE INTO processes VALUES (?,?,?,?,?,NULL)", (run_id, pid, start, label, now()))
+
+    def process_ended(self, run_id: str, pid: int, start: int) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE processes SET ended_at=? WHERE run_id=? AND pid=? AND start=?",
+                       (now(), run_id, pid, start))
+
+    def processes(self, run_id: str | None = None, *, running: bool = False) -> list[dict[str, Any]]:
+        """The process groups runs started (a run's, with ``run_id``), with ``running`` those never
+        seen ending."""
+        q = "SELECT run_id, pid, start, label, started_at, ended_at FROM processes WHERE 1=1"
+        args: list[Any] = []
+        if run_id is not None:
+            q += " AND run_id=?"
+            args.append(run_id)
+        if running:
+            q += " AND ended_at IS NULL"
+        cols = ["run_id", "pid", "start", "label", "started_at", "ended_at"]
+        return [dict(zip(cols, r, strict=True)) for r in self._db.execute(q + " ORDER BY started_at", args)]
 
     def interrupted_runs(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT id FROM runs WHERE finished_at IS NULL").fetchall()]
