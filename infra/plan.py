@@ -2,62 +2,49 @@
 
 Everything is computed from the city model and the IP plan, so that an address, a rule or a DR
 mode is decided once: the Pulumi program declares it, the lab builds it, the migration reads it.
-
-Host addresses (per department segment, the same layout at every zone and site)::
-
-    .1                       gateway (from the IP plan)
-    .2 - .9                  reserved (DHCP agents, metadata)
-    .10 + 8*k + i            instance i of the department's k-th system (k: position in the
-                             department file, counted over all its systems, so moving a system
-                             to the other zone or adding one at the end never moves another)
-    last quarter             the DHCP pool, for anything not planned here
-
-Append new systems at the end of a department file: the position is the address.
+Where a system's hosts are (its stacks, its DR mode, its addresses) is decided on the ground floor
+in :mod:`jiyue.placement`, what may reach what in :mod:`jiyue.flows`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 
-from netaddr import IPNetwork
-
-from jiyue.ipam import IpPlan, Segment
+from jiyue.flows import (
+    ANYWHERE,
+    POSTGRESQL_PORT,
+    SSH_PORT,
+    WEB_PORTS,
+    EgressRule,
+    FlowKind,
+    FlowTable,
+    ingress_flows,
+    serves_web,
+    services,
+)
+from jiyue.ipam import IpPlan
+from jiyue.placement import (
+    HOST_BASE,
+    HOST_BLOCK,
+    DrMode,
+    PlanError,
+    dhcp_pool,
+    dr_mode,
+    host_address,
+    host_name,
+    stack_systems,
+)
 from jiyue.registry import CityModel
-from jiyue.registry.schema import Classification, Department, DrPolicy, Service, Site, System, Zone
+from jiyue.registry.schema import Classification, Department, Service, Site, System, Zone
 
-HOST_BASE = 10
-HOST_BLOCK = 8  # addresses per system; a system has at most this many instances
-WEB_PORTS = (80, 443)
-SSH_PORT = 22
-POSTGRESQL_PORT = 5432
-ANYWHERE = "0.0.0.0/0"
+__all__ = ["ANYWHERE", "HOST_BASE", "HOST_BLOCK", "POSTGRESQL_PORT", "SSH_PORT", "WEB_PORTS", "DrMode",
+           "EgressRule", "PlanError", "dhcp_pool", "dr_mode", "host_address", "host_name", "serves_web",
+           "services", "stack_systems"]
+
 FOUNDATION_OWNER = "datacenter"  # the "department" label of foundation resources
 DEPARTMENT_WIDE = "*"  # the "system" label of a department's resources that serve all its systems
 _RANK = {Classification.public: 0, Classification.internal: 1, Classification.classified: 2}
-
-
-class PlanError(ValueError):
-    """The registry asks for something the address or volume plan cannot give."""
-
-
-class DrMode(StrEnum):
-    """How a system is covered at the DR site (T3.1), from its RTO and the city's DR policy."""
-
-    hot = "hot"  # standby servers running, volumes replicated
-    warm = "warm"  # volumes replicated, standby servers defined but shut off, ports reserved
-    cold = "cold"  # a backup schedule to the DR site only; servers are built on failover
-
-
-def dr_mode(system: System, policy: DrPolicy) -> DrMode | None:
-    if system.dr is None:
-        return None
-    if system.dr.rto_minutes <= policy.hot_max_rto_minutes:
-        return DrMode.hot
-    if system.dr.rto_minutes <= policy.warm_max_rto_minutes:
-        return DrMode.warm
-    return DrMode.cold
 
 
 def backup_schedule(system: System) -> dict[str, int] | None:
@@ -71,63 +58,7 @@ def highest(classifications: list[Classification]) -> Classification:
     return max(classifications, key=_RANK.__getitem__, default=Classification.internal)
 
 
-# --------------------------------------------------------------------------- which systems, where
-
-
-def stack_systems(model: CityModel, department: str, zone: Zone, site: Site) -> list[tuple[int, System]]:
-    """(position in the department file, system) of the systems a department stack holds.
-
-    The primary stack holds every system of the zone; the DR stack those that declare an RPO/RTO.
-    A retired system (``retirement`` in the registry, T1.2) is in neither; it keeps its position,
-    so no other system's addresses move when a zombie is retired.
-    """
-    dep = model.departments[department]
-    return [(k, s) for k, s in enumerate(dep.systems)
-            if s.zone is zone and s.retirement is None and (site is Site.primary or s.dr is not None)]
-
-
-def services(system: System) -> set[Service]:
-    found = {svc for host in system.legacy_hosts for svc in host.services}
-    return found or {Service.nginx, Service.ssh}
-
-
-def serves_web(system: System) -> bool:
-    return system.public_facing or Service.nginx in services(system)
-
-
 # --------------------------------------------------------------------------- addresses
-
-
-def host_name(system: System, site: Site, instance: int) -> str:
-    return f"{system.id}-{instance + 1}" if site is Site.primary else f"{system.id}-dr-{instance + 1}"
-
-
-def host_address(segment: Segment, position: int, instance: int) -> str:
-    net = IPNetwork(segment.cidr)
-    if instance >= HOST_BLOCK:
-        raise PlanError(f"{segment.name}: a system may have at most {HOST_BLOCK} instances")
-    offset = HOST_BASE + HOST_BLOCK * position + instance
-    first_pool = dhcp_pool(segment)[0]
-    if net.first + offset >= _int(first_pool):
-        raise PlanError(f"{segment.name} ({segment.cidr}) has no planned address for system #{position + 1} "
-                        f"instance {instance + 1}: use a shorter addressing.segment_prefix or fewer systems")
-    return _ip(net.first + offset)
-
-
-def dhcp_pool(segment: Segment) -> tuple[str, str]:
-    """The last quarter of the segment (minus broadcast) is the DHCP pool."""
-    net = IPNetwork(segment.cidr)
-    start = net.first + (net.size * 3) // 4
-    return _ip(start), _ip(net.last - 1)
-
-
-def _ip(value: int) -> str:
-    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
-
-
-def _int(addr: str) -> int:
-    a, b, c, d = (int(x) for x in addr.split("."))
-    return a << 24 | b << 16 | c << 8 | d
 
 
 def dns_zone_name(model: CityModel, zone: Zone, site: Site) -> str:
@@ -156,7 +87,7 @@ def security_group_name(system: System, site: Site) -> str:
 
 
 def ingress_rules(model: CityModel, ip: IpPlan, system: System, site: Site) -> list[IngressRule]:
-    """What a system declares, and nothing else (G8).
+    """The flows of :mod:`jiyue.flows` that reach the system at the site, as security-group rules (G8).
 
     - web (nginx, or any public-facing system): 80/443 from anywhere if public-facing, else from the
       zone's own supernets (both sites);
@@ -164,21 +95,17 @@ def ingress_rules(model: CityModel, ip: IpPlan, system: System, site: Site) -> l
       only from the zone's management/bastion segment at the site; PostgreSQL also from the members
       of the system's own security group (its application servers).
     """
-    zone = system.zone
-    mgmt = ip.management(zone, site).cidr
-    rules: list[IngressRule] = []
-    if serves_web(system):
-        if system.public_facing:
-            rules += [IngressRule(p, ANYWHERE, "public-facing web") for p in WEB_PORTS]
-        else:
-            nets = model.city.addressing.supernets[zone]
-            for p in WEB_PORTS:
-                rules += [IngressRule(p, getattr(nets, s.value), f"web from the {zone.value}") for s in Site]
-    rules.append(IngressRule(SSH_PORT, mgmt, "ssh from the management/bastion segment"))
-    if Service.postgresql in services(system):
-        rules.append(IngressRule(POSTGRESQL_PORT, mgmt, "postgresql admin from the management/bastion segment"))
-        rules.append(IngressRule(POSTGRESQL_PORT, None, "postgresql from the system's own servers"))
-    return rules
+    return [IngressRule(port, None if f.kind is FlowKind.peer else f.source.cidrs[0], f.why, f.protocol)
+            for f in ingress_flows(model, ip, system, site) for port in f.ports]
+
+
+def egress_rules(table: FlowTable, system: System, site: Site, *, migrating: bool = False) -> list[EgressRule]:
+    """The flows of :mod:`jiyue.flows` the system opens at the site, as security-group rules (IPv4 only).
+
+    Everything else is denied: the group is created without OpenStack's default egress rules. The
+    migration's flows (to the system's legacy sources) only while it migrates (``migrating``).
+    """
+    return table.egress_rules(system.id, site, temporary=migrating)
 
 
 # --------------------------------------------------------------------------- volumes

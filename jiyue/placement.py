@@ -1,0 +1,105 @@
+"""Where each system's hosts are: the stacks that hold it, its DR mode, its host names and addresses.
+
+Pure decisions from the city model and the IP plan, on the ground floor so that every floor (the
+program, the lab, the flow table of :mod:`jiyue.flows`) computes an address one way.
+
+Host addresses (per department segment, the same layout at every zone and site)::
+
+    .1                       gateway (from the IP plan)
+    .2 - .9                  reserved (DHCP agents, metadata)
+    .10 + 8*k + i            instance i of the department's k-th system (k: position in the
+                             department file, counted over all its systems, so moving a system
+                             to the other zone or adding one at the end never moves another)
+    last quarter             the DHCP pool, for anything not planned here
+
+Append new systems at the end of a department file: the position is the address.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from netaddr import IPNetwork
+
+from .ipam import Segment
+from .registry import CityModel
+from .registry.schema import DrPolicy, Site, System, Zone
+
+HOST_BASE = 10
+HOST_BLOCK = 8  # addresses per system; a system has at most this many instances
+
+
+class PlanError(ValueError):
+    """The registry asks for something the address or volume plan cannot give."""
+
+
+class DrMode(StrEnum):
+    """How a system is covered at the DR site (T3.1), from its RTO and the city's DR policy."""
+
+    hot = "hot"  # standby servers running, volumes replicated
+    warm = "warm"  # volumes replicated, standby servers defined but shut off, ports reserved
+    cold = "cold"  # a backup schedule to the DR site only; servers are built on failover
+
+
+def dr_mode(system: System, policy: DrPolicy) -> DrMode | None:
+    if system.dr is None:
+        return None
+    if system.dr.rto_minutes <= policy.hot_max_rto_minutes:
+        return DrMode.hot
+    if system.dr.rto_minutes <= policy.warm_max_rto_minutes:
+        return DrMode.warm
+    return DrMode.cold
+
+
+def stack_systems(model: CityModel, department: str, zone: Zone, site: Site) -> list[tuple[int, System]]:
+    """(position in the department file, system) of the systems a department stack holds.
+
+    The primary stack holds every system of the zone; the DR stack those that declare an RPO/RTO.
+    A retired system (``retirement`` in the registry, T1.2) is in neither; it keeps its position,
+    so no other system's addresses move when a zombie is retired.
+    """
+    dep = model.departments[department]
+    return [(k, s) for k, s in enumerate(dep.systems)
+            if s.zone is zone and s.retirement is None and (site is Site.primary or s.dr is not None)]
+
+
+def has_hosts(model: CityModel, system: System, site: Site) -> bool:
+    """Whether the system has hosts (running or shut off) at the site: always at the primary site,
+    at the DR site when it runs hot or warm there (a cold system has only a backup schedule)."""
+    if system.retirement is not None:
+        return False
+    if site is Site.primary:
+        return True
+    return dr_mode(system, model.city.dr_policy) in (DrMode.hot, DrMode.warm)
+
+
+def host_name(system: System, site: Site, instance: int) -> str:
+    return f"{system.id}-{instance + 1}" if site is Site.primary else f"{system.id}-dr-{instance + 1}"
+
+
+def host_address(segment: Segment, position: int, instance: int) -> str:
+    net = IPNetwork(segment.cidr)
+    if instance >= HOST_BLOCK:
+        raise PlanError(f"{segment.name}: a system may have at most {HOST_BLOCK} instances")
+    offset = HOST_BASE + HOST_BLOCK * position + instance
+    first_pool = dhcp_pool(segment)[0]
+    if net.first + offset >= _int(first_pool):
+        raise PlanError(f"{segment.name} ({segment.cidr}) has no planned address for system #{position + 1} "
+                        f"instance {instance + 1}: use a shorter addressing.segment_prefix or fewer systems")
+    return _ip(net.first + offset)
+
+
+def dhcp_pool(segment: Segment) -> tuple[str, str]:
+    """The last quarter of the segment (minus broadcast) is the DHCP pool."""
+    net = IPNetwork(segment.cidr)
+    start = net.first + (net.size * 3) // 4
+    return _ip(start), _ip(net.last - 1)
+
+
+def _ip(value: int) -> str:
+    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+
+
+def _int(addr: str) -> int:
+    a, b, c, d = (int(x) for x in addr.split("."))
+    return a << 24 | b << 16 | c << 8 | d
