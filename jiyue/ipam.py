@@ -88,19 +88,20 @@ class IpPlan:
         return [d for d in self.diagnostics if d.severity is Severity.error]
 
 
-def read_lock(root: Path) -> tuple[dict[str, int], list[Diagnostic]]:
+def read_lock(root: Path) -> tuple[dict[str, int], dict[str, int], list[Diagnostic]]:
+    """The pinned slots, the line of each in the lock file, and what is wrong with the file."""
     path = root / LOCK_FILE
     if not path.exists():
-        return {}, []
+        return {}, {}, []
     name = relpath(path)
     try:
         data = read_yaml(path)
     except ReadError as exc:
-        return {}, [Diagnostic(name, exc.line, "", exc.message, exc.hint, code="lock")]
+        return {}, {}, [Diagnostic(name, exc.line, exc.field, exc.message, exc.hint, code="lock")]
     slots = data.get("slots") if isinstance(data, dict) else None
     if not isinstance(slots, LineDict):
-        return {}, [Diagnostic(name, 1, "slots", "missing or not a mapping",
-                               "regenerate it with `jiyue ipam --update-lock`", code="lock")]
+        return {}, {}, [Diagnostic(name, 1, "slots", "missing or not a mapping",
+                                   "regenerate it with `jiyue ipam --update-lock`", code="lock")]
     out: dict[str, int] = {}
     diags: list[Diagnostic] = []
     owner: dict[int, str] = {}
@@ -117,7 +118,39 @@ def read_lock(root: Path) -> tuple[dict[str, int], list[Diagnostic]]:
             continue
         owner[slot] = str(dep)
         out[str(dep)] = slot
-    return out, diags
+    return out, {str(d): slots.key_lines.get(d, 1) for d in out}, diags
+
+
+def _room(model: CityModel) -> int:
+    """How many department slots the city's addressing holds: the fewest segments a zone-and-site
+    supernet has after its reserved ones, and the legacy map's blocks when a department has
+    legacy LANs."""
+    a = model.city.addressing
+    room = []
+    for nets in a.supernets.values():
+        for site in Site:
+            prefix = IPNetwork(getattr(nets, site.value)).prefixlen
+            if a.segment_prefix >= prefix:
+                room.append(2 ** (a.segment_prefix - prefix) - a.reserved_segments)
+    if any(d.legacy_lans for d in model.departments.values()):
+        space = IPNetwork(a.legacy_map)
+        if a.legacy_map_prefix >= space.prefixlen:
+            room.append(2 ** (a.legacy_map_prefix - space.prefixlen))
+    return max(min(room, default=0), 0)
+
+
+def _beyond_room(model: CityModel, lock: dict[str, int], lines: dict[str, int]) -> dict[str, Diagnostic]:
+    """A pinned slot the addressing cannot hold although the city's departments would fit: the
+    lock file's number is wrong, not city.yaml's ranges (those are blamed when the departments
+    themselves are too many)."""
+    room = _room(model)
+    if len(model.departments) > room:
+        return {}
+    name = relpath(model.root / LOCK_FILE)
+    return {dep: Diagnostic(name, lines.get(dep, 1), f"slots.{dep}",
+                            f"slot {slot} is beyond the {room} slots the city's addressing holds (0 to {room - 1})",
+                            "fix the number, or remove the line and run `jiyue ipam --update-lock`", code="lock")
+            for dep, slot in lock.items() if dep in model.departments and slot >= room}
 
 
 def write_lock(root: Path, slots: dict[str, int]) -> Path:
@@ -133,14 +166,17 @@ def write_lock(root: Path, slots: dict[str, int]) -> Path:
 def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
     """Allocate every department's segments; report overlaps; never raise on a bad plan."""
     root = model.root
-    lock, diags = read_lock(root)
+    lock, lock_lines, diags = read_lock(root)
+    beyond = _beyond_room(model, lock, lock_lines)  # planned for none of their departments
+    diags.extend(beyond.values())
+    lock = {d: s for d, s in lock.items() if d not in beyond}
     stale = {d: s for d, s in lock.items() if d not in model.departments}
     slots = {d: s for d, s in lock.items() if d in model.departments or not prune}
     used = set(slots.values())
     new: dict[str, int] = {}
     nxt = 0
     for dep in sorted(model.departments):
-        if dep in slots:
+        if dep in slots or dep in beyond:
             continue
         while nxt in used:
             nxt += 1

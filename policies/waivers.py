@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml
+from jiyue.registry.yamlio import LineDict, LineList, ReadError, read_yaml
 
 REQUIRED = ("rule", "resource", "justification", "approver", "expires")
 
@@ -51,61 +51,70 @@ class Waiver:
                 "approver": self.approver, "expires": self.expires.isoformat()}
 
 
-def _lines(text: str) -> list[int]:
-    """Line of each list item under ``waivers:`` (for messages)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
-    for k, v in getattr(node, "value", []) or []:
-        if getattr(k, "value", None) == "waivers" and isinstance(v, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in v.value]
-    return []
-
-
 def load_waivers(path: Path, known_rules: set[str] | None = None) -> list[Waiver]:
+    """The waivers of a file, read as strictly as the registry (duplicate keys, aliases that
+    expand without bound, impossible dates, blank fields refused); :class:`WaiverError` with
+    every problem as ``file:line: field: problem (what to do)``."""
+    name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        raise WaiverError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise WaiverError(f"{path}: not YAML: {exc}") from exc
+        data = read_yaml(path, empty_ok=True)
+    except ReadError as exc:
+        field = f" {exc.field}:" if exc.field else ""
+        raise WaiverError(f"{name}:{exc.line}:{field} {exc.message} ({exc.hint})") from exc
     if data is None:
         return []
-    if not isinstance(data, dict) or not isinstance(data.get("waivers", []), list):
-        raise WaiverError(f"{path}:1: expected a mapping with a list 'waivers:'")
-    lines = _lines(text)
+    items = data.get("waivers", []) if isinstance(data, LineDict) else None
+    if not isinstance(items, list) or (isinstance(data, LineDict) and set(data) - {"waivers"}):
+        raise WaiverError(f"{name}:1: expected a mapping with a list 'waivers:' and nothing else")
     out: list[Waiver] = []
     problems: list[str] = []
-    for i, item in enumerate(data.get("waivers") or []):
-        where = f"{path}:{lines[i] if i < len(lines) else 0}: waivers[{i}]"
-        if not isinstance(item, dict):
+    for i, item in enumerate(items):
+        line = items.item_lines[i] if isinstance(items, LineList) else 0
+        where = f"{name}:{line}: waivers[{i}]"
+        if not isinstance(item, LineDict):
             problems.append(f"{where}: expected a mapping with {', '.join(REQUIRED)}")
             continue
-        missing = [k for k in REQUIRED if item.get(k) in (None, "")]
-        unknown = sorted(set(item) - set(REQUIRED))
-        if missing:
-            problems.append(f"{where}: missing {', '.join(missing)} (every waiver needs all of {', '.join(REQUIRED)})")
-        if unknown:
-            problems.append(f"{where}: unknown field(s) {', '.join(unknown)}")
-        if missing or unknown:
-            continue
-        expires = item["expires"]
-        if isinstance(expires, str):
-            try:
-                expires = dt.date.fromisoformat(expires)
-            except ValueError:
-                problems.append(f"{where}: expires {expires!r} is not a date such as 2026-03-31")
-                continue
-        if not isinstance(expires, dt.date):
-            problems.append(f"{where}: expires must be a date such as 2026-03-31")
-            continue
-        if known_rules is not None and item["rule"] not in known_rules:
-            problems.append(f"{where}: no rule {item['rule']!r} in the pack")
-            continue
-        out.append(Waiver(str(item["rule"]), str(item["resource"]), str(item["justification"]).strip(),
-                          str(item["approver"]).strip(), expires, lines[i] if i < len(lines) else 0))
+        bad = _problems(item, where, name, i, known_rules)
+        problems += bad
+        if not bad:
+            out.append(Waiver(item["rule"], item["resource"], item["justification"].strip(),
+                              item["approver"].strip(), _date(item["expires"]) or dt.date.min, line))
     if problems:
         raise WaiverError("\n".join(problems))
+    return out
+
+
+def _date(value: Any) -> dt.date | None:
+    """A date such as 2026-03-31, unquoted (YAML's own date) or quoted; None otherwise."""
+    if isinstance(value, dt.datetime):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _problems(item: LineDict, where: str, name: str, i: int, known_rules: set[str] | None) -> list[str]:
+    def at(key: str) -> str:
+        return f"{name}:{item.key_lines.get(key, item.line)}: waivers[{i}].{key}"
+
+    missing = [k for k in REQUIRED if item.get(k) is None or (isinstance(item[k], str) and not item[k].strip())]
+    unknown = sorted(str(k) for k in set(item) - set(REQUIRED))
+    out = []
+    if missing:
+        out.append(f"{where}: missing {', '.join(missing)} (every waiver needs all of {', '.join(REQUIRED)}, "
+                   "none of them blank)")
+    if unknown:
+        out.append(f"{where}: unknown field(s) {', '.join(unknown)} (a waiver holds only {', '.join(REQUIRED)})")
+    for key in ("rule", "resource", "justification", "approver"):
+        if key not in missing and not isinstance(item.get(key), str):
+            kind = {LineDict: "mapping", LineList: "list"}.get(type(item[key]), "number or yes/no")
+            out.append(f"{at(key)}: must be text, not a {kind} (write one line of text)")
+    if "expires" not in missing and _date(item["expires"]) is None:
+        out.append(f"{at('expires')}: {str(item['expires'])[:40]!r} is not a date such as 2026-03-31 "
+                   "(write a real date, YYYY-MM-DD)")
+    if not out and known_rules is not None and item["rule"] not in known_rules:
+        out.append(f"{at('rule')}: no rule {item['rule']!r} in the pack (`jiyue policy rules` lists them)")
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -37,9 +38,11 @@ class Diagnostic:
 
 
 def relpath(path: Path, root: Path | None = None) -> str:
-    """Paths as a person typed them: relative to the working directory when possible."""
+    """Paths as a person typed them: relative to the working directory when possible. Symbolic
+    links are not followed: a linked department file is named by its link, the path the person
+    sees in the registry (and a link that loops still has a name)."""
     try:
-        return str(path.resolve().relative_to((root or Path.cwd()).resolve()))
+        return str(Path(os.path.abspath(path)).relative_to(os.path.abspath(root or Path.cwd())))
     except ValueError:
         return str(path)
 

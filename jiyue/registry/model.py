@@ -67,7 +67,7 @@ def _hint(err: dict[str, Any]) -> str:
         return f"use one of: {ctx.get('expected', '')}"
     if kind.startswith(("date", "datetime")) or kind == "date_past":
         return "write a past date as YYYY-MM-DD"
-    if kind.startswith(("int", "float", "greater_than", "less_than")):
+    if kind.startswith(("int", "float", "greater_than", "less_than")) or kind == "finite_number":
         return "write a number in range"
     if kind == "string_pattern_mismatch":
         return "use lower-case ASCII letters, digits and single hyphens, starting with a letter"
@@ -211,7 +211,7 @@ def _parse(path: Path, model: type[BaseModel], diags: list[Diagnostic]) -> tuple
     try:
         data = read_yaml(path)
     except ReadError as exc:
-        diags.append(Diagnostic(name, exc.line, "", exc.message, exc.hint))
+        diags.append(Diagnostic(name, exc.line, exc.field, exc.message, exc.hint))
         return None, None
     src = Source(path, data)
     if not isinstance(data, LineDict):

@@ -68,8 +68,12 @@ def _ip(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(_cidr), Field(description="An IPv4 network, e.g. 10.1.0.0/16")]
 IPv4 = Annotated[str, AfterValidator(_ip), Field(description="An IPv4 address")]
-NonNegative = Annotated[float, Field(ge=0)]
+# Every number has an upper bound far above any real city's, and floats are finite, so that a
+# slip of a few digits (a quota of 10^32 vCPUs, `data_gb: .inf`) is refused, never planned.
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[int, Field(gt=0)]
+WAN_MAX = 10_000_000  # 万元 (10,000 yuan): 100 billion yuan
+MINUTES_MAX = 525_600  # a year
 
 
 class Strict(BaseModel):
@@ -218,6 +222,7 @@ class Addressing(Strict):
     reserved_segments: int = Field(
         default=16,
         ge=1,
+        le=4096,
         description="Segments at the start of every supernet kept for the zone's shared networks",
     )
 
@@ -230,9 +235,9 @@ class Addressing(Strict):
 
 
 class Flavor(Strict):
-    vcpus: Positive
-    ram_gb: Positive
-    disk_gb: Positive = 20
+    vcpus: Positive = Field(le=512)
+    ram_gb: Positive = Field(le=16_384)
+    disk_gb: Positive = Field(default=20, le=100_000)
 
 
 class Image(Strict):
@@ -260,12 +265,13 @@ class Egress(Strict):
 class DrPolicy(Strict):
     """How an RTO turns into a DR mode (T3.1): at or under hot_max_rto_minutes runs hot, ..."""
 
-    hot_max_rto_minutes: Positive = 30
-    warm_max_rto_minutes: Positive = 240
+    hot_max_rto_minutes: Positive = Field(default=30, le=MINUTES_MAX)
+    warm_max_rto_minutes: Positive = Field(default=240, le=MINUTES_MAX)
 
 
 class City(Strict):
-    schema_version: int = Field(default=SCHEMA_VERSION, description="Registry schema version")
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION,
+                                description="Registry schema version")
     id: Ident
     names: Names
     sites: dict[Site, SiteSpec]
@@ -369,7 +375,7 @@ class Filing(Strict):
 
     project_id: str | None = None
     funding_kind: FundingKind | None = None
-    amount_wan: NonNegative | None = None
+    amount_wan: NonNegative | None = Field(default=None, le=WAN_MAX)
     approval_number: str | None = None
     date: PastDate | None = None
 
@@ -378,10 +384,10 @@ class Filing(Strict):
 
 
 class Quotas(Strict):
-    vcpus: Positive
-    ram_gb: Positive
-    volume_gb: Positive
-    instances: Positive
+    vcpus: Positive = Field(le=1_000_000)
+    ram_gb: Positive = Field(le=10_000_000)
+    volume_gb: Positive = Field(le=10_000_000)
+    instances: Positive = Field(le=100_000)
 
 
 class PrivateNetwork(Strict):
@@ -392,7 +398,7 @@ class PrivateNetwork(Strict):
     cidr: Cidr
     carrier: str
     disposition: PrivateNetworkDisposition
-    annual_cost_wan: NonNegative = 0
+    annual_cost_wan: NonNegative = Field(default=0, le=WAN_MAX)
 
 
 class LeasedLine(Strict):
@@ -400,8 +406,8 @@ class LeasedLine(Strict):
 
     id: Ident
     provider: str
-    bandwidth_mbps: Positive
-    annual_cost_wan: NonNegative
+    bandwidth_mbps: Positive = Field(le=1_000_000)
+    annual_cost_wan: NonNegative = Field(le=WAN_MAX)
     purpose: str = ""
 
 
@@ -422,8 +428,8 @@ class Approval(Strict):
 class Funds(Strict):
     """Money, in 10,000 yuan (万元), as the plan's forms count it (T1.1)."""
 
-    construction_wan: NonNegative = Field(description="Construction funds (建设经费)")
-    om_wan_per_year: NonNegative = Field(description="O&M funds per year (运维经费)")
+    construction_wan: NonNegative = Field(le=WAN_MAX, description="Construction funds (建设经费)")
+    om_wan_per_year: NonNegative = Field(le=WAN_MAX, description="O&M funds per year (运维经费)")
     source: FundingSource = Field(description="Funding source (资金来源)")
 
 
@@ -438,8 +444,8 @@ class Om(Strict):
 
 
 class DrNeed(Strict):
-    rpo_minutes: Annotated[int, Field(ge=0)]
-    rto_minutes: Positive
+    rpo_minutes: int = Field(ge=0, le=MINUTES_MAX)
+    rto_minutes: Positive = Field(le=MINUTES_MAX)
 
 
 class Retirement(Strict):
@@ -461,7 +467,7 @@ class LegacyHost(Strict):
     services: list[Service] = Field(min_length=1)
     data_paths: list[Annotated[str, StringConstraints(pattern=r"^/")]] = Field(default_factory=list)
     databases: list[Ident] = Field(default_factory=list)
-    data_gb: NonNegative = 0
+    data_gb: NonNegative = Field(default=0, le=10_000_000)
 
 
 class ConsolidationMode(StrEnum):
@@ -507,8 +513,8 @@ class Capacity(Strict):
 
     flavor: Ident
     image: Ident
-    instances: Positive = 1
-    volume_gb: Positive = 50
+    instances: Positive = Field(default=1, le=1_000)
+    volume_gb: Positive = Field(default=50, le=1_000_000)
     volume_class: Ident = "standard"
     ha: bool = Field(default=False, description="Spread instances with an anti-affinity group")
 
@@ -519,7 +525,7 @@ class System(Strict):
     # ---- the audit fields of T1.1 (the count follows from the list)
     function: str = Field(min_length=1, description="What the system does (功能)")
     scope_of_use: Scope
-    users: Annotated[int, Field(ge=0)] = Field(description="Registered users")
+    users: int = Field(ge=0, le=2_000_000_000, description="Registered users")
     frequency_of_use: Frequency
     approval: Approval
     funds: Funds

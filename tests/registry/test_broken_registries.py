@@ -294,7 +294,7 @@ def test_duplicate_key(mini_city, cli):
     result = cli("validate", "--city", mini_city)
     assert result.exit_code == ExitStatus.BAD_INPUT
     line = _line_of(path, "tier: district")
-    assert f"{DEP}.yaml:{line}: duplicate key: the key 'tier' first set on line {line - 1}" in result.stderr
+    assert f"{DEP}.yaml:{line}: tier: duplicate key: the key 'tier' first set on line {line - 1}" in result.stderr
 
 
 def test_not_a_mapping(mini_city, cli):
