@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +16,9 @@ from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel
 from jiyue.status import ExitStatus
 from lab import Lab, LabError, bringup
-from lab.topology import LabPlan, expected_matrix, probe
+from lab.migrations import close_migration, open_flows, open_migration
+from lab.probe import expected_matrix, probe
+from lab.topology import LabPlan, MigrationFlow
 
 from .common import CityOption, TextJson, err, exit_with, load, out, print_json
 
@@ -148,8 +151,9 @@ def lab_status(
     """Every host of the lab: role, zone, site, department, address, namespace, running or not."""
     lab = _lab(name)
     rows = _hosts(lab)
+    opened = {s: [asdict(f) for f in flows] for s, flows in open_flows(lab).items()}
     if fmt is TextJson.json:
-        print_json({"lab": name, "hosts": rows})
+        print_json({"lab": name, "hosts": rows, "migrations_open": opened})
         return
     if not rows:
         out().print(f"lab {name} is down")
@@ -160,6 +164,54 @@ def lab_status(
     for r in rows:
         t.add_row(r["name"], r["role"] or "", r["zone"] or "", r["site"] or "", r["department"] or "",
                   r["address"] or "", r["ssh_address"] or "")
+    out().print(t)
+    out().print(f"migration flows open: {', '.join(sorted(opened)) or 'none'} (`jiyue lab flows --name {name}`)")
+
+
+def _flow_text(f: MigrationFlow) -> str:
+    return f"{f.target} ({f.target_address}) -> {f.source} ({f.source_address}) tcp/{f.port}"
+
+
+@lab_app.command("flows")
+def lab_flows(
+    name: NameOption = DEFAULT_LAB,
+    open_system: Annotated[str | None, typer.Option("--open", help="Open SYSTEM's migration flows.")] = None,
+    close_system: Annotated[str | None, typer.Option("--close", help="Close SYSTEM's migration flows.")] = None,
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+) -> None:
+    """The migration's flows of the lab (a system's targets to its own legacy sources, tcp/22),
+    each open or closed; --open / --close a system's (the migration does so at its precheck, and
+    at finalize or rollback)."""
+    if open_system and close_system:
+        err().print("--open and --close: one at a time", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    lab = _lab(name)
+    plan_path = lab.dir / "plan.json"
+    if not plan_path.exists():
+        err().print(f"lab {name!r} is not up (`jiyue lab up --name {name}`)", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    if open_system or close_system:
+        _need_root()
+        try:
+            if open_system:
+                open_migration(lab, open_system)
+            else:
+                close_migration(lab, str(close_system))
+        except LabError as exc:
+            err().print(str(exc), style="red")
+            exit_with(ExitStatus.BAD_INPUT)
+    plan = LabPlan.load(plan_path)
+    opened = open_flows(lab)
+    if fmt is TextJson.json:
+        print_json({"lab": name, "systems": {s: [dict(asdict(f), open=f in opened.get(s, [])) for f in flows]
+                                             for s, flows in plan.migrations.items()}})
+        return
+    t = Table(title=f"lab {name}: migration flows ({sum(map(len, opened.values()))} open)")
+    for col in ("system", "flow", "state"):
+        t.add_column(col)
+    for s, flows in plan.migrations.items():
+        for f in flows:
+            t.add_row(s, _flow_text(f), "open" if f in opened.get(s, []) else "closed")
     out().print(t)
 
 
@@ -184,8 +236,11 @@ def lab_probe(
     name: NameOption = DEFAULT_LAB,
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
-    """Send real packets (TCP connects) between every pair of zones and sites and the internet
-    stub; print the reachability matrix next to the expected one. Exit 1 on any difference."""
+    """Send real packets along the lab's probe paths: between the zones' and sites' bastions, from
+    and to the internet stub, to the egress host (ssh and a UDP port), and from data-center
+    targets to legacy hosts (another department's, their own system's); print what got through
+    next to what the flow table allows (the migration's flows as open as `jiyue lab flows` says).
+    Exit 1 on any difference."""
     _need_root()
     model = load(city)
     lab = _lab(name)
@@ -195,27 +250,26 @@ def lab_probe(
         exit_with(ExitStatus.BAD_INPUT)
     plan = LabPlan.load(plan_path)
     observed = probe(lab, plan)
-    expected = expected_matrix(model, plan)
+    expected = expected_matrix(model, plan, open_flows(lab))
     diffs = [(s, d) for s in expected for d in expected[s] if observed[s][d] != expected[s][d]]
     if fmt is TextJson.json:
         print_json({"observed": observed, "expected": expected, "differences": [list(x) for x in diffs]})
     else:
-        labels = list(plan.probe_points)
-        t = Table(title="reachability: observed (expected); rows are sources")
-        t.add_column("from \\ to")
-        for d in labels:
-            t.add_column(d)
-        for s in expected:
+        t = Table(title="reachability: observed (expected), from the column's source to the row's point")
+        t.add_column("to \\ from")
+        for src in expected:
+            t.add_column(src)
+        for d in plan.probe_points:
             cells = []
-            for d in labels:
-                if d not in expected[s]:
+            for src in expected:
+                if d not in expected[src]:
                     cells.append("·")
                     continue
-                o, e = observed[s][d], expected[s][d]
+                o, e = observed[src][d], expected[src][d]
                 mark = "open" if o else "closed"
                 cells.append(mark if o == e else f"[bold red]{mark} (expected {'open' if e else 'closed'})[/]")
-            t.add_row(s, *cells)
+            t.add_row(d, *cells)
         out().print(t)
-        out().print("matches the plan" if not diffs else f"[bold red]{len(diffs)} difference(s)[/]")
+        out().print("matches the flow table" if not diffs else f"[bold red]{len(diffs)} difference(s)[/]")
     if diffs:
         exit_with(ExitStatus.FINDINGS)

@@ -26,7 +26,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -475,6 +475,25 @@ class Lab:
         """Load an nftables ruleset (``nft -f`` syntax) into ``node``'s namespace."""
         image = Path(self.state.meta["image"]) if "image" in self.state.meta else None
         net.nft(self._reload_netns(node), ruleset, image=image)
+
+    def update_note(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """Replace the note ``key`` of the lab's state with ``change(old note or None)``, under
+        the lab's lock and saved at once (a note of None is dropped); returns the new note. For
+        what the layers above record about a running lab (the migration flows open, say)."""
+        with self._locked():
+            state = self._reload()
+            notes = state.meta.setdefault("notes", {})
+            new = change(notes.get(key))
+            if new is None:
+                notes.pop(key, None)
+            else:
+                notes[key] = new
+            state.save()
+            return new
+
+    def note(self, key: str) -> Any:
+        """The note ``key`` of the lab's state, or None."""
+        return self._reload().meta.get("notes", {}).get(key)
 
     def sysctl(self, node: str, key: str, value: str) -> None:
         """Set a per-namespace sysctl (``net.*``) inside ``node``."""

@@ -19,9 +19,12 @@ firewall rule.
   overlap (192.168.1.0/24 everywhere), so the department edge maps each LAN 1:1 (nftables
   prefix NAT, NETMAP) into the department's own block of ``addressing.legacy_map``, and drops
   anything that would cross from one zone to the other through it;
-- on the extranet the egress host: SNAT and a default-deny forward policy opening only the
-  egress's allowed ports, toward an "internet" stub host running a web server. The intranet has
-  no default route at all.
+- on the extranet the egress host: SNAT toward an "internet" stub host running a web server.
+  The intranet has no default route at all.
+
+The firewalls (the department edges', the egress host's) are written from the city's flow table
+by :mod:`lab.firewall`; the plan also records each system's migration flows, which
+:mod:`lab.migrations` opens and closes, and the probe points and paths :mod:`lab.probe` tries.
 
 Address choices that exist only in the lab or only during migration come from ranges the city
 already owns (reserved segments of each zone's primary supernet, the management range), so
@@ -36,17 +39,19 @@ import json
 import subprocess
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netaddr import IPAddress, IPNetwork, IPSet
 
+from jiyue.flows import TCP, UDP, FlowTable
+from jiyue.flows import flows as city_flows
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
-from jiyue.registry.schema import Department, Site, Zone
+from jiyue.registry.schema import Department, Service, Site, Zone
 from jiyue.stacks import StackName
+from lab.firewall import edge_forward_rules, edge_ruleset, egress_ruleset, lab_table
 from lab.image import Progress, quiet
 from lab.lab import HostSpec, Lab
 
@@ -55,6 +60,8 @@ ZONE_CODE = {Zone.intranet: "i", Zone.extranet: "e"}
 SITE_CODE = {Site.primary: "p", Site.dr: "d"}
 INTERNET_HOST = "internet"
 EGRESS_HOST = "egress"
+#: a UDP port the egress host must not answer on (SNMP, what a firewall appliance often exposes)
+EGRESS_UDP_PROBE = 161
 
 #: The stack-output contract's per-system data of each department stack: {stack name: {system id: {...}}}.
 Targets = dict[str, dict[str, dict[str, Any]]]
@@ -107,6 +114,29 @@ class Link:
     b_addr: str
 
 
+@dataclass(frozen=True)
+class MigrationFlow:
+    """One migration flow of the flow table in the lab: ``target`` pulls from ``source`` (the
+    address the data center reaches it by) on ``port``, through the department edge ``node``."""
+
+    system: str
+    target: str
+    target_address: str
+    source: str
+    source_address: str
+    port: int
+    node: str
+
+    @property
+    def element(self) -> str:
+        """The element of the edge's ``migrating`` set."""
+        return f"{self.target_address} . {self.source_address} . {self.port}"
+
+
+#: label -> (host, address, port, protocol)
+ProbePoint = tuple[str, str, int, str]
+
+
 @dataclass
 class LabPlan:
     city: str
@@ -119,7 +149,10 @@ class LabPlan:
     outputs: dict[str, dict[str, Any]]  # stack name -> {"systems": {...}} in the stack-output shape
     egress_nft: str
     egress_routes: list[tuple[str, str]]
-    probe_points: dict[str, tuple[str, str, int]]  # label -> (host, address, port)
+    probe_points: dict[str, ProbePoint]  # label -> (host, address, port, protocol)
+    probe_sources: dict[str, str] = field(default_factory=dict)  # label -> host
+    probe_paths: dict[str, list[str]] = field(default_factory=dict)  # source label -> point labels
+    migrations: dict[str, list[MigrationFlow]] = field(default_factory=dict)  # system -> its flows
 
     def host(self, name: str) -> LabHost:
         return next(h for h in self.hosts if h.name == name)
@@ -134,7 +167,11 @@ class LabPlan:
             hosts=[LabHost(**h) for h in d["hosts"]], links=[Link(**x) for x in d["links"]],
             root_links=[tuple(x) for x in d["root_links"]], protect=d["protect"], outputs=d["outputs"],
             egress_nft=d["egress_nft"], egress_routes=[tuple(x) for x in d["egress_routes"]],
-            probe_points={k: tuple(v) for k, v in d["probe_points"].items()},
+            probe_points={k: (*v, TCP)[:4] for k, v in d["probe_points"].items()},
+            probe_sources=d.get("probe_sources") or {k: v[0] for k, v in d["probe_points"].items() if ":" not in k},
+            probe_paths=d.get("probe_paths") or {k: [p for p in d["probe_points"] if p.split(":")[0] != k]
+                                                 for k in d["probe_points"] if ":" not in k},
+            migrations={k: [MigrationFlow(**f) for f in v] for k, v in d.get("migrations", {}).items()},
         )
 
 
@@ -222,6 +259,7 @@ class _Draft:
     model: CityModel
     ip: IpPlan
     sites: list[Site]
+    table: FlowTable
     routers: dict[str, Router] = field(default_factory=dict)
     hosts: list[LabHost] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
@@ -230,7 +268,10 @@ class _Draft:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     egress_nft: str = ""
     egress_routes: list[tuple[str, str]] = field(default_factory=list)
-    probe_points: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    probe_points: dict[str, ProbePoint] = field(default_factory=dict)
+    probe_sources: dict[str, str] = field(default_factory=dict)
+    probe_paths: dict[str, list[str]] = field(default_factory=dict)
+    migrations: dict[str, list[MigrationFlow]] = field(default_factory=dict)
 
     def router(self, zone: Zone, site: Site) -> Router:
         node = router_node(zone, site)
@@ -335,9 +376,10 @@ def _edge_uplinks(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str,
 def _edge_lans(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, set[Zone]],
                used: dict[str, set[str]], zone_ifs: dict[Zone, str]) -> None:
     """A bridge per legacy LAN with its legacy hosts at their registry addresses, the LAN mapped
-    1:1 into the department's block (prefix NAT both ways), forwarding only toward the LAN's own
-    zones: the edge's nftables ruleset."""
-    dnat, snat, fwd = [], [], []
+    1:1 into the department's block (prefix NAT both ways), forwarding into it only the flow
+    table's flows from the LAN's own zones: the edge's nftables ruleset."""
+    dnat, snat = [], []
+    lans: list[tuple[str, Zone, str, str]] = []
     for lan in dep.legacy_lans:
         if lan.id not in lan_zones:
             continue
@@ -348,9 +390,8 @@ def _edge_lans(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, se
         block = d.ip.legacy_block(dep.id, lan.id)
         dnat.append(f"ip daddr {block} dnat ip prefix to ip daddr map {{ {block} : {lan.cidr} }}")
         snat.append(f"ip saddr {lan.cidr} snat ip prefix to ip saddr map {{ {lan.cidr} : {block} }}")
-        for z in lan_zones[lan.id]:
-            fwd.append(f'iifname "{br}" oifname "{zone_ifs[z]}" accept')
-            fwd.append(f'iifname "{zone_ifs[z]}" oifname "{br}" accept')
+        for z in sorted(lan_zones[lan.id], key=list(Zone).index):
+            lans.append((br, z, zone_ifs[z], block))
         d.protect.append(lan.cidr)
         for s in dep.systems:
             for h in s.legacy_hosts:
@@ -359,7 +400,7 @@ def _edge_lans(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, se
                                            d.ip.mapped_address(dep.id, lan.id, h.address), edge.node, br,
                                            f"{h.address}/{lan_net.prefixlen}", gw, bastion_name(s.zone),
                                            system=s.id, legacy_name=h.name))
-    edge.nft = _edge_ruleset(dnat, snat, fwd)
+    edge.nft = edge_ruleset(dnat, snat, edge_forward_rules(d.table, lans))
 
 
 def _department_edge(d: _Draft, dep_id: str) -> None:
@@ -374,39 +415,124 @@ def _department_edge(d: _Draft, dep_id: str) -> None:
     _edge_lans(d, dep, edge, lan_zones, used, zone_ifs)
 
 
-def _egress(d: _Draft) -> str | None:
-    """The extranet's egress host behind the egress site's router, SNAT toward the internet stub;
-    returns the stub's address (None when no zone has Internet access)."""
-    city = d.model.city
+@dataclass(frozen=True)
+class _EgressAddresses:
+    zone: Zone
+    router_side: str  # the zone router's end of the transit /30
+    inside: str  # the egress host's end, with prefix
+    outside: str  # its external address
+    internet: str  # the internet stub's, with prefix
+
+
+def _egress_addresses(model: CityModel) -> _EgressAddresses | None:
+    """Where the extranet's egress host and the internet stub sit (None when no zone has Internet access)."""
+    city = model.city
     ext = next((z for z in Zone if city.zones[z].internet), None)
     if ext is None:
         return None
-    z_addr, e_addr = _slash30(_reserved(d.model, ext, 1), 1)
+    z_addr, e_addr = _slash30(_reserved(model, ext, 1), 1)
     ext_net = _net(city.egress.external_cidr)
-    e_ext = _addr(ext_net, 1)
-    i_addr = f"{_addr(ext_net, 100)}/{ext_net.prefixlen}"
-    site = city.egress.site
-    d.links.append(Link(router_node(ext, site), "egress", EGRESS_HOST, "eth0", z_addr, e_addr))
-    d.hosts.append(LabHost(EGRESS_HOST, "egress", ext.value, site.value, None, _ip(e_addr), router_node(ext, site),
-                           None, e_addr, None, bastion_name(ext)))
-    d.hosts.append(LabHost(INTERNET_HOST, "internet", None, None, None, _ip(i_addr), EGRESS_HOST, None, i_addr,
+    return _EgressAddresses(ext, z_addr, e_addr, _addr(ext_net, 1), f"{_addr(ext_net, 100)}/{ext_net.prefixlen}")
+
+
+def flow_table(model: CityModel, ip: IpPlan) -> FlowTable:
+    """The city's flow table with the lab's own flows (:func:`lab.firewall.lab_table`): what the
+    lab's firewalls let through and what the probe expects."""
+    e = _egress_addresses(model)
+    egress = (_ip(e.inside), e.outside) if e else ()
+    return lab_table(model, ip, city_flows(model, ip), egress, e.zone if e else None)
+
+
+def _egress(d: _Draft) -> str | None:
+    """The extranet's egress host behind the egress site's router, SNAT toward the internet stub;
+    returns the stub's address (None when no zone has Internet access)."""
+    e = _egress_addresses(d.model)
+    if e is None:
+        return None
+    ext, site = e.zone, d.model.city.egress.site
+    d.links.append(Link(router_node(ext, site), "egress", EGRESS_HOST, "eth0", e.router_side, e.inside))
+    d.hosts.append(LabHost(EGRESS_HOST, "egress", ext.value, site.value, None, _ip(e.inside), router_node(ext, site),
+                           None, e.inside, None, bastion_name(ext)))
+    d.hosts.append(LabHost(INTERNET_HOST, "internet", None, None, None, _ip(e.internet), EGRESS_HOST, None, e.internet,
                            None, None))
-    d.router(ext, site).routes.append(("default", _ip(e_addr)))
-    d.egress_routes = [(c, _ip(z_addr)) for c in _zone_ranges(d.model, ext)]
-    d.egress_nft = _egress_ruleset(_zone_ranges(d.model, ext), city.egress.allowed_ports, e_ext)
-    return _ip(i_addr)
+    d.router(ext, site).routes.append(("default", _ip(e.inside)))
+    d.egress_routes = [(c, _ip(e.router_side)) for c in _zone_ranges(d.model, ext)]
+    targets = [h.address for h in d.hosts if h.role == "target"]
+    d.egress_nft = egress_ruleset(d.table, targets, _zone_ranges(d.model, ext), e.outside)
+    return _ip(e.internet)
 
 
-def _probe_points(d: _Draft, internet: str | None) -> None:
-    """Each zone and site's bastion (sshd), the internet stub's web server and, as a port the
-    egress does not open, the stub's sshd (a destination only)."""
+def _migrations(d: _Draft, deps: list[str]) -> None:
+    """Every migration flow of the table whose target and source are both in the lab."""
+    by_address = {h.address: h for h in d.hosts if h.role in ("target", "legacy")}
+    for dep in deps:
+        for s in d.model.departments[dep].systems:
+            for f in d.table.migration_of(s.id):
+                source = by_address.get(f.destination.cidrs[0].split("/")[0])
+                for a in f.source.addresses:
+                    target = by_address.get(a.cidr.split("/")[0])
+                    if source is None or target is None or target.site != Site.primary.value:
+                        continue
+                    for port in f.ports:
+                        d.migrations.setdefault(s.id, []).append(MigrationFlow(
+                            s.id, target.name, target.address, source.name, source.address, port, dept_node(dep)))
+
+
+def _probe_pairs(d: _Draft, deps: list[str]) -> list[tuple[LabHost, LabHost]]:
+    """Per department and zone, the first system with a legacy host and a running primary target:
+    (that target, its first legacy host)."""
+    pairs = []
+    for dep in deps:
+        for zone in Zone:
+            for s in d.model.departments[dep].systems:
+                if s.zone is not zone:
+                    continue
+                targets = [h for h in d.hosts if h.role == "target" and h.system == s.id and h.site == "primary"]
+                legacy = [h for h in d.hosts if h.role == "legacy" and h.system == s.id]
+                if targets and legacy:
+                    pairs.append((targets[0], legacy[0]))
+                    break
+    return pairs
+
+
+def _probe_points(d: _Draft, internet: str | None, deps: list[str]) -> None:
+    """The points the probe tries, and from where.
+
+    Points: each zone and site's bastion (sshd); the internet stub's web server and, as a port
+    the egress does not open, its sshd; the egress host from the Internet's side (its sshd and a
+    UDP port); per department and zone a legacy host (sshd and, if it serves the web, port 80).
+    Sources: the bastions and the internet stub try every point; per department and zone a
+    data-center target tries what lies beyond a firewall (the legacy hosts, its own system's among
+    them, the egress host, the Internet): inside a zone the lab forwards everything, so the paths
+    between data-center hosts are left to the security groups."""
     for zone in Zone:
         for site in d.sites:
             b = next(h for h in d.hosts if h.name == bastion_name(zone, site))
-            d.probe_points[f"{zone.value}-{site.value}"] = (b.name, _ip(b.cidr), 22)
+            d.probe_points[f"{zone.value}-{site.value}"] = (b.name, _ip(b.cidr), 22, TCP)
+            d.probe_sources[f"{zone.value}-{site.value}"] = b.name
+    beyond: list[str] = []
     if internet is not None:
-        d.probe_points["internet"] = (INTERNET_HOST, internet, 80)
-        d.probe_points["internet:22"] = (INTERNET_HOST, internet, 22)
+        e = _egress_addresses(d.model)
+        assert e is not None
+        d.probe_points["internet"] = (INTERNET_HOST, internet, 80, TCP)
+        d.probe_points["internet:22"] = (INTERNET_HOST, internet, 22, TCP)
+        d.probe_points["egress:22"] = (EGRESS_HOST, e.outside, 22, TCP)
+        d.probe_points[f"egress:{EGRESS_UDP_PROBE}/udp"] = (EGRESS_HOST, e.outside, EGRESS_UDP_PROBE, UDP)
+        d.probe_sources["internet"] = INTERNET_HOST
+        beyond += ["internet", "internet:22", "egress:22", f"egress:{EGRESS_UDP_PROBE}/udp"]
+    pairs = _probe_pairs(d, deps)
+    for _, legacy in pairs:
+        reg = next(x for x in d.model.systems[legacy.system].legacy_hosts if x.name == legacy.legacy_name)
+        d.probe_points[f"{legacy.name}:22"] = (legacy.name, legacy.address, 22, TCP)
+        beyond.append(f"{legacy.name}:22")
+        if Service.nginx in reg.services:
+            d.probe_points[f"{legacy.name}:80"] = (legacy.name, legacy.address, 80, TCP)
+            beyond.append(f"{legacy.name}:80")
+    for label, host in d.probe_sources.items():
+        d.probe_paths[label] = [p for p, (h, *_) in d.probe_points.items() if h != host]
+    for target, _ in pairs:
+        d.probe_sources[target.name] = target.name
+        d.probe_paths[target.name] = [p for p in beyond if d.probe_points[p][0] != target.name]
 
 
 def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], targets: Targets, *, with_dr: bool = True,
@@ -419,7 +545,7 @@ def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], targets: 
     unknown = [dep for dep in deps if dep not in model.departments]
     if unknown:
         raise KeyError(", ".join(unknown))
-    d = _Draft(model, ip, [Site.primary, Site.dr] if with_dr else [Site.primary])
+    d = _Draft(model, ip, [Site.primary, Site.dr] if with_dr else [Site.primary], flow_table(model, ip))
     _protected_ranges(d)
     for zone in Zone:
         _management(d, zone, controller_slot)
@@ -429,77 +555,15 @@ def plan_lab(model: CityModel, ip: IpPlan, departments: Iterable[str], targets: 
         _department_targets(d, dep, targets)
     for dep in deps:
         _department_edge(d, dep)
-    _probe_points(d, _egress(d))
+    _probe_points(d, _egress(d), deps)
+    _migrations(d, deps)
     return LabPlan(city=model.city.id, departments=deps, routers=list(d.routers.values()), hosts=d.hosts,
                    links=d.links, root_links=d.root_links, protect=list(dict.fromkeys(d.protect)), outputs=d.outputs,
-                   egress_nft=d.egress_nft, egress_routes=d.egress_routes, probe_points=d.probe_points)
-
-
-def _edge_ruleset(dnat: list[str], snat: list[str], fwd: list[str]) -> str:
-    nl = "\n    "
-    return f"""table ip jiyue_edge {{
-  chain prerouting {{
-    type nat hook prerouting priority dstnat;
-    {nl.join(dnat)}
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat;
-    {nl.join(snat)}
-  }}
-  chain forward {{
-    type filter hook forward priority filter; policy drop;
-    ct state established,related accept
-    {nl.join(fwd)}
-  }}
-}}
-"""
-
-
-def _egress_ruleset(internal_ranges: list[str], allowed_ports: Iterable[int], snat_to: str) -> str:
-    """Default-deny forwarding opening only the allowed ports from the zone, SNAT to the egress's
-    external address."""
-    ports = ", ".join(str(p) for p in allowed_ports)
-    internal = ", ".join(internal_ranges)
-    return f"""table ip jiyue_egress {{
-  chain forward {{
-    type filter hook forward priority filter; policy drop;
-    ct state established,related accept
-    iifname "eth0" oifname "ext0" ip saddr {{ {internal} }} tcp dport {{ {ports} }} accept
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat;
-    oifname "ext0" ip saddr {{ {internal} }} snat to {snat_to}
-  }}
-}}
-"""
+                   egress_nft=d.egress_nft, egress_routes=d.egress_routes, probe_points=d.probe_points,
+                   probe_sources=d.probe_sources, probe_paths=d.probe_paths, migrations=d.migrations)
 
 
 # --------------------------------------------------------------------------- applying the plan
-
-
-def expected_matrix(model: CityModel, plan: LabPlan) -> dict[str, dict[str, bool]]:
-    """Which probe point may reach which: same zone yes, across zones never, the Internet only
-    from a zone that has Internet access (through the egress), and nothing from the Internet."""
-    out: dict[str, dict[str, bool]] = {}
-    for src in probe_sources(plan):
-        out[src] = {}
-        for dst in plan.probe_points:
-            if src == dst or dst.split(":")[0] == src:
-                continue
-            if src == "internet":
-                ok = False
-            elif dst == "internet:22":
-                ok = False  # the egress opens only its allowed ports
-            elif dst == "internet":
-                ok = model.city.zones[Zone(src.split("-")[0])].internet
-            else:
-                ok = src.split("-")[0] == dst.split("-")[0]
-            out[src][dst] = ok
-    return out
-
-
-def probe_sources(plan: LabPlan) -> list[str]:
-    return [p for p in plan.probe_points if ":" not in p]
 
 
 def write_outputs(plan: LabPlan, path: Path) -> None:
@@ -571,31 +635,3 @@ def build(lab: Lab, plan: LabPlan, progress: Progress = quiet) -> None:
         lab.service(INTERNET_HOST, "start", "nginx")
     write_outputs(plan, lab.dir / "outputs.json")
     (lab.dir / "plan.json").write_text(plan_text(plan))
-
-
-_PROBE = """
-import socket, sys, json
-res = {}
-for label, addr, port in json.loads(sys.argv[1]):
-    s = socket.socket(); s.settimeout(float(sys.argv[2]))
-    try:
-        s.connect((addr, port)); res[label] = True
-    except OSError:
-        res[label] = False
-    finally:
-        s.close()
-print(json.dumps(res))
-"""
-
-
-def probe(lab: Lab, plan: LabPlan, timeout: float = 1.5) -> dict[str, dict[str, bool]]:
-    """Real TCP connects from every probe point to every other; returns the observed matrix."""
-    def one(src: str) -> tuple[str, dict[str, bool]]:
-        host = plan.probe_points[src][0]
-        targets = [[dst, addr, port] for dst, (_, addr, port) in plan.probe_points.items()
-                   if dst.split(":")[0] != src]
-        proc = lab.exec(host, ["python3", "-c", _PROBE, json.dumps(targets), str(timeout)], check=True)
-        return src, json.loads(proc.stdout)
-
-    with ThreadPoolExecutor(max_workers=len(plan.probe_points)) as pool:
-        return dict(pool.map(one, probe_sources(plan)))

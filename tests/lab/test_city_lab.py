@@ -14,7 +14,8 @@ from netaddr import IPAddress, IPNetwork, IPSet
 from infra import outputs as contract
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import DEFAULT_CITY, load_city
-from lab.topology import expected_matrix, plan_lab, plan_text, probe
+from lab.probe import expected_matrix, probe
+from lab.topology import plan_lab, plan_text
 
 #: the sample city's pilot plan as recorded: plan_lab is pure and deterministic
 RECORDED_PILOT_PLAN = Path(__file__).parent / "data" / "pilot_plan.json"
@@ -95,7 +96,9 @@ def test_expected_matrix_isolates_the_intranet(pilot):
     m = expected_matrix(model, plan)
     assert m["intranet-primary"]["intranet-dr"] is True
     assert not any(m["intranet-primary"][d] for d in ("extranet-primary", "extranet-dr", "internet"))
-    assert m["extranet-dr"]["internet"] is True and m["extranet-dr"]["internet:22"] is False
+    # the Internet is the extranet systems' (the flow table's internet flows), not the bastions'
+    assert m["extranet-dr"]["internet"] is False and m["audit-website-1"]["internet"] is True
+    assert m["audit-website-1"]["internet:22"] is False
     assert not any(m["internet"].values())
 
 
