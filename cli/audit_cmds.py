@@ -17,7 +17,6 @@ from jiyue.reports import render_html
 from jiyue.status import ExitStatus
 from migration.audit import latest_evidence
 from migration.run import collect_evidence
-from migration.state import StateError, Store
 
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
 from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
@@ -82,7 +81,7 @@ def audit_collect(
     present = {o.get("department") for o in where.outputs.values()}
     deps = chosen or sorted(d for d in present if d)
     hosts = {h.name: s.id for d in deps for s in model.departments[d].systems for h in s.legacy_hosts}
-    with open_store(state) as store:
+    with open_store(state, write=True) as store:
         evidence = collect_evidence(model, where, store, state, hosts, days=days, window=window)
     t = Table(title=f"audit evidence: {len(evidence)} hosts of {len(deps)} departments")
     for col in ("host", "system", "status", "logins", "web requests", "db writes", "new files", "CPU s", "clients"):
@@ -99,14 +98,8 @@ def audit_collect(
 
 
 def _scores(model: CityModel, state: Path, th: Thresholds, systems: list[str] | None = None) -> list[Score]:
-    evidence: dict[str, Any] = {}
-    if state.exists():
-        try:
-            with Store.open(state, lock=False) as store:
-                evidence = latest_evidence(store)
-        except StateError as exc:
-            err().print(str(exc), style="red")
-            exit_with(ExitStatus.BAD_INPUT)
+    with open_store(state, write=False) as store:
+        evidence = latest_evidence(store)
     return score_city(model, evidence, th, systems)
 
 
@@ -165,7 +158,7 @@ def audit_report(
         sample = random.Random(seed).sample(sorted(z.system for z in zombies), min(spot_check, len(zombies)))
         where = sources(lab, outputs, connection)
         hosts = {h.name: sid for sid in sample for h in model.systems[sid].legacy_hosts}
-        with open_store(state) as store:
+        with open_store(state, write=True) as store:
             evidence = collect_evidence(model, where, store, state, hosts)
         again = {s.system: s for s in score_city(model, evidence, th, sample)}
         spot = [{"system": sid, "before": scores[sid].score, "now": again[sid].score,

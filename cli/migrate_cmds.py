@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,12 +26,22 @@ from migration.run import (
     retired,
     select,
 )
-from migration.state import State, StateError, Store
+from migration.state import State, Store
 from migration.waves import plan_waves
 
 from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_json
 from .progress import WaveProgress, step_lines
-from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
+from .where import (
+    DEFAULT_STATE,
+    ConnOption,
+    LabOption,
+    OutputsOption,
+    StateOption,
+    open_store,
+    sources,
+    sources_if_any,
+    state_errors,
+)
 
 PANEL = "Migration teams: rehearsal lab and migration"
 
@@ -47,7 +56,8 @@ def register(app: typer.Typer) -> None:
 def _select(model: CityModel, wave: int | None, department: str | None, system: str | None, capacity: int,
             state: Path) -> Selection:
     try:
-        return select(model, wave=wave, department=department, system=system, capacity=capacity, state=state)
+        with state_errors():
+            return select(model, wave=wave, department=department, system=system, capacity=capacity, state=state)
     except RunError as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
@@ -72,7 +82,9 @@ def migrate_plan(
         if bad:
             err().print(f"--pilot: no department {', '.join(map(repr, bad))}", style="red")
             exit_with(ExitStatus.BAD_INPUT)
-    wp = plan_waves(model, pilot=pilots, capacity=capacity, retire=retire_set(model, state))
+    with state_errors():
+        retire = retire_set(model, state)
+    wp = plan_waves(model, pilot=pilots, capacity=capacity, retire=retire)
     if fmt is TableJson.json:
         print_json(wp.as_dict())
         return
@@ -123,7 +135,7 @@ def migrate_run(
         _dry_run(model, selection, where, state, until)
         return
     progress = WaveProgress()
-    with open_store(state) as store:
+    with open_store(state, write=True) as store:
         with open_run(model, where, store, state, list(selection.by_department), progress=progress.step_started,
                       on_step=progress.step_finished) as run:
 
@@ -149,8 +161,8 @@ def migrate_run(
 
 
 def _dry_run(model: CityModel, selection: Selection, where: Sources, state: Path, until: State) -> None:
-    with open_store(state) as store, open_run(model, where, store, state, list(selection.by_department),
-                                              progress=step_lines) as run:
+    with open_store(state, write=True) as store, open_run(model, where, store, state,
+                                                          list(selection.by_department), progress=step_lines) as run:
         run.outcome = "check"
         results = dry_run(run, selection, until)
     o = out()
@@ -215,20 +227,12 @@ def migrate_status(
     """Every system the state knows: wave, state, source and target hosts, last error, downtime at
     cutover."""
     model = load(city, fmt)
-    if not state.exists():
-        err().print(f"--state: {state} does not exist yet (`jiyue migrate run` creates it)", style="red")
-        exit_with(ExitStatus.BAD_INPUT)
-    try:
-        with Store.open(state, lock=False) as store:
-            rows = [r for r in store.all() if system is None or r.id == system]
-            downs = {r.id: downtime(store.steps(r.id)) for r in rows}
-            found = {r.id: discovered(store.steps(r.id)) for r in rows}
-    except StateError as exc:
-        err().print(str(exc), style="red")
-        exit_with(ExitStatus.BAD_INPUT)
-    targets: dict[str, list[str]] = {}
-    with suppress(typer.Exit):
-        targets = sources(lab, outputs, connection).primary_targets()
+    where = sources_if_any(lab, outputs, connection)
+    targets = where.primary_targets() if where is not None else {}
+    with open_store(state, write=False) as store:
+        rows = [r for r in store.all() if system is None or r.id == system]
+        downs = {r.id: downtime(store.steps(r.id)) for r in rows}
+        found = {r.id: discovered(store.steps(r.id)) for r in rows}
     systems = [{"id": r.id, "department": r.department, "wave": r.wave, "state": r.state.value,
                 "source_hosts": [h.name for h in model.systems[r.id].legacy_hosts] if r.id in model.systems else [],
                 "target_hosts": targets.get(r.id, []), "error": r.error, "running_step": r.running_step,
@@ -307,7 +311,7 @@ def _one_system_cmd(system: str, state: Path, city: Path | None, lab: str | None
     if action in DESTRUCTIVE:
         confirm(action, system, yes)
     where = sources(lab, outputs, connection)
-    with open_store(state) as store:
+    with open_store(state, write=True) as store:
         if store.get(system) is None:
             err().print(f"--system: {system} has not been migrated (`jiyue migrate status`)", style="red")
             exit_with(ExitStatus.BAD_INPUT)
@@ -367,12 +371,14 @@ def migrate_decommission(
     if system not in model.systems:
         err().print(f"--system: no system {system!r}", style="red")
         exit_with(ExitStatus.BAD_INPUT)
-    if system not in retired(model, state):
+    with state_errors():
+        retirable = retired(model, state)
+    if system not in retirable:
         err().print(f"--system: the audit has not retired {system} (`jiyue audit score`); nothing was changed",
                     style="red")
         exit_with(ExitStatus.BAD_INPUT)
     confirm("decommission", system, yes)  # before anything is recorded
-    with open_store(state) as store:
+    with open_store(state, write=True) as store:
         store.register(system, model.department_of[system])
     _one_system_cmd(system, state, city, lab, outputs, connection, "decommission", yes=True)
 
@@ -401,20 +407,13 @@ def migrate_report(
 ) -> None:
     """The report of a wave: each system's state, verification, integrity manifests compared, time
     per step."""
-    if not state.exists():
-        err().print(f"--state: {state} does not exist yet", style="red")
-        exit_with(ExitStatus.BAD_INPUT)
-    try:
-        with Store.open(state, lock=False) as store:
-            systems = [r.id for r in store.all() if wave is None or r.wave == wave]
-            rep = wave_report(store, systems, f"wave {wave}" if wave is not None else "all waves")
-            if fmt is TextJson.json:
-                print_json(rep)
-            else:
-                _print_outcomes(store, systems, rep["title"], None)
-    except StateError as exc:
-        err().print(str(exc), style="red")
-        exit_with(ExitStatus.BAD_INPUT)
+    with open_store(state, write=False) as store:
+        systems = [r.id for r in store.all() if wave is None or r.wave == wave]
+        rep = wave_report(store, systems, f"wave {wave}" if wave is not None else "all waves")
+        if fmt is TextJson.json:
+            print_json(rep)
+        else:
+            _print_outcomes(store, systems, rep["title"], None)
     if output:
         output.write_text(render_html("wave.html.j2", r=rep), encoding="utf-8")
         err().print(f"wrote {output}")

@@ -3,6 +3,7 @@ reaches hosts takes (--lab, or --outputs and --connection for real stacks; --sta
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from jiyue.status import ExitStatus
 from lab.lab import DEFAULT_BASE_DIR
 from migration.run import RunError, Sources
-from migration.state import StateError, Store
+from migration.state import StateError, StateFull, Store
 
 from .common import err, exit_with
 
@@ -24,6 +25,7 @@ LabOption = Annotated[str | None, typer.Option("--lab", help="Use this rehearsal
 OutputsOption = Annotated[Path | None, typer.Option("--outputs", help="Stack outputs (JSON) of the real stacks.")]
 ConnOption = Annotated[Path | None, typer.Option("--connection", help="Bastions, key and known_hosts (YAML).")]
 DEFAULT_STATE = Path(".jiyue/state.db")
+DEFAULT_LAB = "jiyue"
 
 
 def sources(lab: str | None, outputs: Path | None, connection: Path | None) -> Sources:
@@ -33,19 +35,49 @@ def sources(lab: str | None, outputs: Path | None, connection: Path | None) -> S
             if outputs is None or connection is None:
                 raise RunError("--outputs and --connection go together (or use --lab)")
             return Sources.from_files(outputs, connection)
-        name = lab or "jiyue"
+        name = lab or DEFAULT_LAB
         return Sources.from_lab(DEFAULT_BASE_DIR / name, name)
     except RunError as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
 
 
+def sources_if_any(lab: str | None, outputs: Path | None, connection: Path | None) -> Sources | None:
+    """For a command that shows the hosts when it can: None when none were named and the default
+    lab is not up; what was named must be there (else exit 2), as for :func:`sources`."""
+    named = lab is not None or outputs is not None or connection is not None
+    if not named and not (DEFAULT_BASE_DIR / DEFAULT_LAB / "outputs.json").exists():
+        return None
+    return sources(lab, outputs, connection)
+
+
 @contextmanager
-def open_store(path: Path) -> Iterator[Store]:
-    """The state database, locked for this driver; exit 2 with the reason if it cannot be."""
+def state_errors() -> Iterator[None]:
+    """A state that cannot be used ends the command: exit 2 with the reason (nothing was changed),
+    or exit 3 when the disk holding it is full."""
     try:
-        with Store.open(path) as store:
-            yield store
+        yield
+    except StateFull as exc:
+        err().print(str(exc), style="red", markup=False)
+        exit_with(ExitStatus.ENVIRONMENT)
     except StateError as exc:
-        err().print(str(exc), style="red")
+        err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
+    except OSError as exc:  # the runs beside the state, on the same disk
+        if exc.errno != errno.ENOSPC:
+            raise
+        err().print(f"the disk holding {exc.filename or 'the runs'} is full ({exc.strerror}); free space there "
+                    "and run the same command again", style="red", markup=False)
+        exit_with(ExitStatus.ENVIRONMENT)
+
+
+@contextmanager
+def open_store(path: Path, *, write: bool) -> Iterator[Store]:
+    """The state database: for a driver (``write``) created if new, locked and private; for a
+    reader read-only, never created nor changed (a state not written yet reads as empty, said on
+    stderr). Exit 2 if it is not a jiyue state or is busy, 3 if its disk is full."""
+    with state_errors(), Store.open(path, write=write) as store:
+        if not store.exists:
+            err().print(f"{path}: no migration state yet, nothing recorded (`jiyue migrate run` or "
+                        "`jiyue audit collect` creates it)", style="yellow", markup=False)
+        yield store

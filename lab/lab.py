@@ -340,7 +340,8 @@ class Lab:
         self, host: str, argv: Sequence[str], input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside ``host``'s namespaces and root directly (``nsenter``), without
-        ssh: for seeding a host before it is reachable."""
+        ssh: for seeding a host before it is reachable. It runs with a host's own umask (022),
+        never the caller's (a migration driver's is 077)."""
         init = self._init_of(host)
         proc = subprocess.run(
             ["nsenter", "-t", str(init.pid), "-m", "-u", "-n", "-p", "-r", "-w", "--", *argv],
@@ -348,6 +349,7 @@ class Lab:
             capture_output=True,
             text=True,
             env=hostmod.HOST_ENV,
+            umask=0o022,
         )
         if check and proc.returncode != 0:
             raise net.CommandError(argv, proc.returncode, proc.stderr)

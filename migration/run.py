@@ -27,7 +27,7 @@ from .audit import collect, latest_evidence, store_evidence
 from .engine import Engine, Hook, StepResult, SystemOutcome, run_id, steps_between
 from .inventory import Connection, build_inventory, read_outputs, write_inventory
 from .runner import Runner, RunnerSettings
-from .state import State, StateError, Store
+from .state import State, Store
 from .waves import plan_waves, recorded_retirements, registry_retire_candidates
 
 
@@ -77,11 +77,8 @@ def retire_set(model: CityModel, state: Path | None) -> set[str] | None:
     (the wave plan then falls back on the registry's own signs of a zombie)."""
     if state is None or not state.exists():
         return None
-    try:
-        with Store.open(state, lock=False) as store:
-            evidence = latest_evidence(store)
-    except StateError:
-        return None
+    with Store.open(state, write=False) as store:  # a damaged state is refused, never taken for none
+        evidence = latest_evidence(store)
     if not evidence:
         return None
     return {s.system for s in score_city(model, evidence) if s.verdict == "retire"}
@@ -266,8 +263,8 @@ def run_systems(model: CityModel, sources: Sources, state: Path, systems: Sequen
     by_dep: dict[str, list[str]] = {}
     for sid in systems:
         by_dep.setdefault(model.department_of[sid], []).append(sid)
-    with Store.open(state) as store, open_run(model, sources, store, state, list(by_dep), argv=argv, ip=ip,
-                                              settings=settings, on_event=on_event, hook=hook,
-                                              progress=progress) as run:
+    with Store.open(state, write=True) as store, open_run(model, sources, store, state, list(by_dep), argv=argv,
+                                                          ip=ip, settings=settings, on_event=on_event, hook=hook,
+                                                          progress=progress) as run:
         plan_systems(store, model, Selection(by_dep), run.id)
         yield run

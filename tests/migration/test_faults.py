@@ -249,7 +249,7 @@ def kill_mid_wave(fl: FaultLab) -> dict[str, Any]:
     for s in systems:
         assert ok[(s, "verify")] == 1
     assert not list(state.parent.glob("runs/*/migration_key*")), "the killed run's temporary key is left"
-    with driver(fl, "kill-check", systems) as (engine, _), Store.open(state, lock=False) as store:
+    with driver(fl, "kill-check", systems) as (engine, _), Store.open(state, write=False) as store:
         for s in systems:
             assert_settled(fl, engine, store, s, State.verified)
             assert manifest(fl, s) == before[s], f"{s}: the source changed"

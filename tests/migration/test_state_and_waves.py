@@ -15,7 +15,7 @@ from migration.waves import plan_waves
 
 def test_lifecycle_and_every_transition_recorded(tmp_path):
     db = tmp_path / "state.db"
-    with Store.open(db) as s:
+    with Store.open(db, write=True) as s:
         s.register("a-web", "a")
         for to in (State.planned, State.prechecked, State.replicated, State.test_cutover, State.verified_test,
                    State.cutover, State.verified, State.finalized):
@@ -31,7 +31,7 @@ def test_lifecycle_and_every_transition_recorded(tmp_path):
 @pytest.mark.parametrize("before", [State.replicated, State.test_cutover, State.verified_test, State.cutover,
                                     State.verified])
 def test_rolled_back_reachable_from_every_step_after_replicated(tmp_path, before):
-    with Store.open(tmp_path / "s.db") as s:
+    with Store.open(tmp_path / "s.db", write=True) as s:
         s.register("x", "d")
         path = [State.planned, State.prechecked, State.replicated, State.test_cutover, State.verified_test,
                 State.cutover, State.verified]
@@ -42,7 +42,7 @@ def test_rolled_back_reachable_from_every_step_after_replicated(tmp_path, before
 
 
 def test_not_rolled_back_before_replicated(tmp_path):
-    with Store.open(tmp_path / "s.db") as s:
+    with Store.open(tmp_path / "s.db", write=True) as s:
         s.register("x", "d")
         s.transition("x", State.planned)
         with pytest.raises(StateError):
@@ -51,11 +51,11 @@ def test_not_rolled_back_before_replicated(tmp_path):
 
 def test_state_survives_reopening_and_an_unfinished_step_is_visible(tmp_path):
     db = tmp_path / "s.db"
-    with Store.open(db) as s:
+    with Store.open(db, write=True) as s:
         s.register("x", "d")
         s.transition("x", State.planned)
         s.step_started("x", "precheck", "r1")  # then the driver dies
-    with Store.open(db) as s:
+    with Store.open(db, write=True) as s:
         got = s.get("x")
         assert got.state is State.planned and got.running_step == "precheck"
         assert s.steps("x")[0]["finished_at"] is None
@@ -64,7 +64,7 @@ def test_state_survives_reopening_and_an_unfinished_step_is_visible(tmp_path):
 def _hold(db: str, ready, release) -> None:  # noqa: ANN001
     from pathlib import Path
 
-    with Store.open(Path(db)):
+    with Store.open(Path(db), write=True):
         ready.set()
         release.wait(10)
 
@@ -77,25 +77,26 @@ def test_two_drivers_refuse_to_run_at_once(tmp_path):
     p.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(Busy, match=rf"another migration driver is running \(pid {p.pid}"), Store.open(db):
+        with (pytest.raises(Busy, match=rf"another migration driver is running \(pid {p.pid}"),
+              Store.open(db, write=True)):
             pass
     finally:
         release.set()
         p.join(10)
-    with Store.open(db):  # free again once the first one is gone
+    with Store.open(db, write=True):  # free again once the first one is gone
         pass
 
 
 def test_a_state_file_from_the_future_is_refused_and_left_alone(tmp_path, cli):
     db = tmp_path / "s.db"
-    with Store.open(db):
+    with Store.open(db, write=True):
         pass
     con = sqlite3.connect(db)
     con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
     before = db.read_bytes()
-    with pytest.raises(StateError, match="written by a newer jiyue"), Store.open(db):
+    with pytest.raises(StateError, match="written by a newer jiyue"), Store.open(db, write=True):
         pass
     result = cli("migrate", "status", "--state", db)
     assert result.exit_code == 2 and "written by a newer jiyue" in result.stderr
