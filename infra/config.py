@@ -25,6 +25,7 @@ class Settings:
     platform_group: str = DEFAULT_PLATFORM_GROUP  # Keystone group of the platform engineers
     member_role: str = DEFAULT_MEMBER_ROLE
     admin_public_key: str | None = None  # for the department key pairs; Nova generates one if unset
+    migrating: frozenset[str] = frozenset()  # systems whose targets may pull from their legacy hosts now
 
     @property
     def cloud_name(self) -> str:
@@ -50,4 +51,5 @@ def from_pulumi() -> Settings:
         platform_group=cfg.get("platformGroup") or DEFAULT_PLATFORM_GROUP,
         member_role=cfg.get("memberRole") or DEFAULT_MEMBER_ROLE,
         admin_public_key=cfg.get("adminPublicKey") or None,
+        migrating=frozenset(cfg.get_object("migrating") or ()),
     )

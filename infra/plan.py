@@ -19,11 +19,13 @@ from jiyue.flows import (
     EgressRule,
     FlowKind,
     FlowTable,
+    flows,
     ingress_flows,
     serves_web,
     services,
 )
 from jiyue.ipam import IpPlan
+from jiyue.ipam import plan as ip_plan
 from jiyue.placement import (
     HOST_BASE,
     HOST_BLOCK,
@@ -42,6 +44,8 @@ __all__ = ["ANYWHERE", "HOST_BASE", "HOST_BLOCK", "POSTGRESQL_PORT", "SSH_PORT",
            "EgressRule", "PlanError", "dhcp_pool", "dr_mode", "host_address", "host_name", "serves_web",
            "services", "stack_systems"]
 
+#: the rules of the project's own ``default`` group, which Neutron creates with every project
+DEFAULT_GROUP_RULES = 4
 FOUNDATION_OWNER = "datacenter"  # the "department" label of foundation resources
 DEPARTMENT_WIDE = "*"  # the "system" label of a department's resources that serve all its systems
 _RANK = {Classification.public: 0, Classification.internal: 1, Classification.classified: 2}
@@ -165,13 +169,15 @@ class QuotaPlan:
     routers: int = 0  # T3.5: no department has a router (a gateway) of its own
 
 
-def quotas(model: CityModel, department: str, zone: Zone, site: Site) -> QuotaPlan:
+def quotas(model: CityModel, department: str, zone: Zone, site: Site, table: FlowTable | None = None) -> QuotaPlan:
     """The department's registry quotas, split over its zones by what each zone's systems need.
 
     The registry gives one quota per department; each zone and site is its own cloud, so each of
     the department's projects gets the share its systems there need (rounded up, never below what
     they need). The registry's volume_gb counts data volumes; boot volumes are added here. At the
-    DR site the quota covers the systems with DR needs, so a failover fits.
+    DR site the quota covers the systems with DR needs, so a failover fits. The security-group
+    rules are the table's (``table``, else the city's flow table), the migration's egress included,
+    so a system fits while it migrates.
     """
     dep: Department = model.departments[department]
     city = model.city
@@ -196,7 +202,8 @@ def quotas(model: CityModel, department: str, zone: Zone, site: Site) -> QuotaPl
 
     q = dep.quotas
     instances = share("instances", q.instances)
-    rules = sum(ingress_rule_count(s) for s in here)
+    table = table or flows(model, ip_plan(model))
+    rules = sum(ingress_rule_count(s) + len(table.egress_rules(s.id, site, temporary=True)) for s in here)
     public = sum(s.capacity.instances for s in here if s.public_facing)
     egress_here = zone is Zone.extranet and site is city.egress.site
     return QuotaPlan(
@@ -207,7 +214,7 @@ def quotas(model: CityModel, department: str, zone: Zone, site: Site) -> QuotaPl
         volumes=2 * instances,
         ports=instances + 4,
         security_groups=len(here) + 1,
-        security_group_rules=rules + 2 * (len(here) + 1),  # + the default egress rules of every group
+        security_group_rules=rules + DEFAULT_GROUP_RULES,
         server_groups=sum(1 for s in here if s.capacity.ha),
         floating_ips=public if egress_here else 0,
     )

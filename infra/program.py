@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_openstack as openstack
 
+from jiyue.flows import flows
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Classification, Site, Zone
@@ -26,6 +27,7 @@ from .plan import (
     backup_schedule,
     dns_zone_name,
     dr_mode,
+    egress_rules,
     highest,
     ingress_rules,
     quotas,
@@ -89,6 +91,7 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
     if not here:
         raise PlanError(f"{name}: {dep.id} has no system for this stack")
     lab = Labels(dep.id, DEPARTMENT_WIDE, highest([s.classification for _, s in here]))
+    table = flows(model, ip)
     where = f"{dep.id}-{zone.value}-{site.value}"
 
     admin = openstack.Provider(lab.name("provider"), cloud=settings.cloud_name)
@@ -96,7 +99,7 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
     foundation_ref = pulumi.StackReference(lab.name("foundation"), stack_name=settings.foundation_ref)
     tenant = Tenant(lab.name("tenant"), TenantArgs(
         project_name=where, description=f"{dep.names.zh} {dep.names.en}: {zone.value} {site.value}",
-        quotas=quotas(model, dep.id, zone, site), department_group=f"{where}-operators",
+        quotas=quotas(model, dep.id, zone, site, table), department_group=f"{where}-operators",
         platform_group=settings.platform_group, member_role=settings.member_role, labels=lab), opts=admin_opts)
     seg = ip.segment(dep.id, zone, site)
     segment = DepartmentSegment(lab.name("segment"), SegmentArgs(
@@ -129,6 +132,7 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
         args = SystemArgs(
             labels=slab, hosts=[Host(h["name"], h["address"]) for h in target["hosts"]],
             security_group=security_group_name(system, site), rules=ingress_rules(model, ip, system, site),
+            egress=egress_rules(table, system, site, migrating=system.id in settings.migrating),
             flavor=cap.flavor, image_id=images[image], boot_gb=city.flavors[cap.flavor].disk_gb,
             volume_gb=cap.volume_gb, volume_class=target["volumeClass"], ha=cap.ha,
             network_id=segment.network.id, subnet_id=segment.subnet.id, key_pair=keypair.name,

@@ -1,10 +1,12 @@
 """One system's servers at a site, and its DR counterpart.
 
-:class:`SystemDeployment`: a security group that opens only what the system declares (no rule, no
-traffic: deny by default), an anti-affinity server group when the system needs HA, and per
-instance a port with the planned fixed address, a server booting from a volume, a data volume of
-the system's class (encrypted for classified data) attached to it, and a DNS record. Public-facing
-systems at the egress site also get a floating IP on the external network (never on the intranet).
+:class:`SystemDeployment`: a security group that opens only what the city's flow table allows
+(:mod:`jiyue.flows`): created without OpenStack's default egress rules, so nothing goes in or out
+but the table's flows (no rule, no traffic: deny by default, both ways), an anti-affinity server
+group when the system needs HA, and per instance a port with the planned fixed address, a server
+booting from a volume, a data volume of the system's class (encrypted for classified data)
+attached to it, and a DNS record. Public-facing systems at the egress site also get a floating IP
+on the external network (never on the intranet).
 
 :class:`Standby`: the DR counterpart of a system with an RPO/RTO (T3.1): hot, a running copy;
 warm, the same servers shut off (ports, addresses and replicated volumes reserved); cold, no
@@ -19,7 +21,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from .labels import Labels
-from .plan import DrMode, IngressRule
+from .plan import DrMode, EgressRule, IngressRule
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class SystemArgs:
     hosts: list[Host]
     security_group: str
     rules: list[IngressRule]
+    egress: list[EgressRule]
     flavor: str
     image_id: pulumi.Input[str]
     boot_gb: int
@@ -58,8 +61,8 @@ class SystemDeployment(pulumi.ComponentResource):
         lab = args.labels
         self.security_group = openstack.networking.SecGroup(
             lab.name("security-group"), name=args.security_group,
-            description=lab.description("deny by default; opens only what the system declares"),
-            tags=lab.tags, opts=child)
+            description=lab.description("deny by default, both ways; opens only the city's allowed flows"),
+            delete_default_rules=True, tags=lab.tags, opts=child)
         sg_id = self.security_group.id
         for r in args.rules:
             source = r.remote_ip_prefix.replace("/", "_") if r.remote_ip_prefix else "self"
@@ -69,6 +72,13 @@ class SystemDeployment(pulumi.ComponentResource):
                 port_range_min=r.port, port_range_max=r.port,
                 remote_ip_prefix=r.remote_ip_prefix, remote_group_id=None if r.remote_ip_prefix else sg_id,
                 description=lab.description(r.why), opts=child)
+        for e in args.egress:  # named by the destination's stable name (a host, a segment, the Internet)
+            openstack.networking.SecGroupRule(
+                lab.name(f"egress-{e.protocol}-{e.port}-{e.to.name}"), security_group_id=sg_id,
+                direction="egress", ethertype="IPv4", protocol=e.protocol,
+                port_range_min=e.port, port_range_max=e.port, remote_ip_prefix=e.to.cidr,
+                description=lab.description(("temporary, while the system migrates: " if e.temporary else "") + e.why),
+                opts=child)
         hints = None
         if args.ha:
             group = openstack.compute.ServerGroup(

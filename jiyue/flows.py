@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
-from netaddr import IPAddress, IPNetwork, IPSet
+from netaddr import IPAddress, IPNetwork
 
 from .ipam import IpPlan
 from .placement import has_hosts, host_address, host_name
@@ -82,6 +82,12 @@ class EndpointKind(StrEnum):
     legacy = "legacy"  # a legacy host in a department's machine room, as the data center reaches it
 
 
+@cache
+def _range(cidr: str) -> tuple[int, int]:
+    net = IPNetwork(cidr)
+    return net.first, net.last
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     """One address or range of an endpoint, with a stable name (a host, a segment, ``internet``)."""
@@ -109,15 +115,18 @@ class Endpoint:
         return tuple(a.cidr for a in self.addresses)
 
     def contains(self, address: str) -> bool:
-        ip = IPAddress(address)
-        return (any(ip in IPNetwork(c) for c in self.cidrs)
-                and not any(ip in IPNetwork(c) for c in self.excludes))
+        ip = int(IPAddress(address))
+        return (any(a <= ip <= b for a, b in map(_range, self.cidrs))
+                and not any(a <= ip <= b for a, b in map(_range, self.excludes)))
 
     def covers(self, other: Endpoint) -> bool:
-        """Whether every address of ``other`` is one of this endpoint's."""
-        mine = IPSet(self.cidrs) - IPSet(self.excludes)
-        theirs = IPSet(other.cidrs) - IPSet(other.excludes)
-        return bool(theirs) and theirs.issubset(mine)
+        """Whether every address of ``other`` is one of this endpoint's (each of its ranges inside one of
+        this endpoint's, outside its excludes)."""
+        if other.excludes or not other.cidrs:
+            return False
+        mine, out = [_range(c) for c in self.cidrs], [_range(c) for c in self.excludes]
+        return all(any(a <= x and y <= b for a, b in mine) and not any(x <= b and a <= y for a, b in out)
+                   for x, y in map(_range, other.cidrs))
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "name": self.name, "zone": self.zone.value if self.zone else None,

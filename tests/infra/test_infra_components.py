@@ -11,10 +11,11 @@ import pulumi_openstack as openstack
 from infra.foundation import EgressPlan, ZoneFoundation, ZoneFoundationArgs
 from infra.labels import Labels
 from infra.mocks import PreviewMocks
-from infra.plan import DrMode, IngressRule, QuotaPlan
+from infra.plan import DrMode, EgressRule, IngressRule, QuotaPlan
 from infra.preview import run_mocked
 from infra.system import Host, Standby, StandbyArgs, SystemArgs, SystemDeployment
 from infra.tenant import DepartmentSegment, SegmentArgs, Tenant, TenantArgs
+from jiyue.flows import Address
 from jiyue.registry.schema import Classification, Site, Zone
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +82,8 @@ def _system_args(**over):
     args = dict(
         labels=LAB, hosts=[Host("finance-budget-1", "10.128.20.10"), Host("finance-budget-2", "10.128.20.11")],
         security_group="finance-budget", rules=[IngressRule(22, "10.0.1.0/24", "ssh"), IngressRule(5432, None, "db")],
+        egress=[EgressRule("udp", 53, Address("extranet-primary-shared", "10.128.0.0/24"), "DNS"),
+                EgressRule("tcp", 22, Address("finance-budget-app1", "100.64.0.10/32"), "migration", temporary=True)],
         flavor="s1-small", image_id="image-1", boot_gb=40, volume_gb=100, volume_class="replicated", ha=True,
         network_id="net-1", subnet_id="sub-1", key_pair="kp", dns_zone_id="zone-1", dns_zone_name="x.example.",
         dns_provider=None)
@@ -95,7 +98,16 @@ def test_system_deployment_servers_ports_volumes_and_anti_affinity():
     p = run(program)
     t = types(p)
     assert t.count("Instance") == t.count("Port") == t.count("Volume") == t.count("VolumeAttach") == 2
-    assert t.count("FloatingIp") == 2 and t.count("ServerGroup") == 1 and t.count("SecGroupRule") == 2
+    assert t.count("FloatingIp") == 2 and t.count("ServerGroup") == 1 and t.count("SecGroupRule") == 4
+    (group,) = [r["inputs"] for r in p.resources if r["type"].endswith("SecGroup")]
+    assert group["deleteDefaultRules"] is True
+    egress = {r["name"].rsplit("/", 1)[-1]: r["inputs"] for r in p.resources
+              if r["type"].endswith("SecGroupRule") and r["inputs"]["direction"] == "egress"}
+    assert set(egress) == {"egress-udp-53-extranet-primary-shared", "egress-tcp-22-finance-budget-app1"}
+    dns = egress["egress-udp-53-extranet-primary-shared"]
+    assert (dns["ethertype"], dns["protocol"], dns["portRangeMin"], dns["portRangeMax"], dns["remoteIpPrefix"]) == (
+        "IPv4", "udp", 53, 53, "10.128.0.0/24")
+    assert egress["egress-tcp-22-finance-budget-app1"]["description"].startswith("temporary")
     servers = [r["inputs"] for r in p.resources if r["type"].endswith("Instance")]
     assert all(s["schedulerHints"][0]["group"] for s in servers)
     assert all(s["blockDevices"][0]["destinationType"] == "volume" for s in servers)

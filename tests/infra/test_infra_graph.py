@@ -8,9 +8,10 @@ from netaddr import IPNetwork
 
 from infra import outputs as keys
 from infra.labels import KEYS, parse_name
-from infra.plan import ANYWHERE, DrMode, dr_mode
+from infra.plan import ANYWHERE, DrMode, dr_mode, services
 from infra.preview import stacks
-from jiyue.registry.schema import Classification, Site, Zone
+from jiyue.flows import EndpointKind, FlowKind, flows
+from jiyue.registry.schema import Classification, Service, Site, Zone
 from jiyue.stacks import StackName
 
 MAX_RESOURCES = 500
@@ -79,6 +80,8 @@ def test_no_ingress_from_anywhere_except_web_on_public_facing_systems(previews, 
     for p in previews.values():
         for r in _of(p, "secGroupRule:SecGroupRule"):
             i = r["inputs"]
+            if i["direction"] == "egress":
+                continue
             assert i["direction"] == "ingress"
             prefix = i.get("remoteIpPrefix")
             assert prefix or i.get("remoteGroupId"), f"{r['name']}: no source means anywhere"
@@ -96,6 +99,50 @@ def test_no_ingress_from_anywhere_except_web_on_public_facing_systems(previews, 
                 assert IPNetwork(prefix) in IPNetwork(getattr(city.city.addressing.management, site.value)), \
                     (p.stack, zone, r["name"])
     assert opened > 0
+
+
+def test_every_security_group_denies_egress_by_default_and_each_egress_rule_is_a_flow(previews, city, ip):
+    """No group keeps OpenStack's default egress (all protocols, anywhere, IPv4 and IPv6): each egress
+    rule is a flow of the city's table, IPv4, one port, and only the Internet egress goes to 0.0.0.0/0."""
+    table = flows(city, ip)
+    groups = rules = internet = 0
+    for p in previews.values():
+        for g in _of(p, "secGroup:SecGroup"):
+            assert g["inputs"]["deleteDefaultRules"] is True, g["name"]
+            groups += 1
+        site = StackName.parse(p.stack).site
+        for r in _of(p, "secGroupRule:SecGroupRule"):
+            i = r["inputs"]
+            if i["direction"] != "egress":
+                continue
+            system = parse_name(r["name"])["system"]
+            assert i["ethertype"] == "IPv4" and i["portRangeMin"] == i["portRangeMax"], r["name"]
+            assert "remoteGroupId" not in i, r["name"]
+            matching = [f for f in table.egress_of(system, site) if f.protocol == i["protocol"]
+                        and int(i["portRangeMin"]) in f.ports and i["remoteIpPrefix"] in f.destination.cidrs]
+            assert matching, f"{p.stack}: {r['name']} is no flow of the table"
+            if IPNetwork(i["remoteIpPrefix"]).prefixlen == 0:
+                assert {f.kind for f in matching} == {FlowKind.internet}, r["name"]
+                assert city.systems[system].zone is Zone.extranet
+                assert int(i["portRangeMin"]) in city.city.egress.allowed_ports
+                internet += 1
+            assert not any(f.temporary for f in matching), f"{r['name']}: no system migrates in these stacks"
+            rules += 1
+    assert groups and rules and internet
+
+
+def test_a_system_without_dependencies_or_internet_reaches_only_its_shared_services(previews, city, ip):
+    s = next(s for s in city.systems.values() if s.zone is Zone.intranet and not s.depends_on
+             and s.retirement is None and Service.postgresql not in services(s))
+    p = previews[f"intranet-primary-{city.department_of[s.id]}"]
+    egress = [r["inputs"] for r in _of(p, "secGroupRule:SecGroupRule")
+              if r["inputs"]["direction"] == "egress" and parse_name(r["name"])["system"] == s.id]
+    shared = {a.cidr for f in flows(city, ip).egress_of(s.id, Site.primary) if f.kind is FlowKind.shared
+              and f.destination.kind in (EndpointKind.shared, EndpointKind.management, EndpointKind.system)
+              for a in f.destination.addresses}
+    assert egress and {i["remoteIpPrefix"] for i in egress} <= shared
+    assert {(i["protocol"], int(i["portRangeMin"])) for i in egress} <= {
+        ("udp", 53), ("tcp", 53), ("udp", 123), ("tcp", 80), ("tcp", 443), ("tcp", 514)}
 
 
 def test_every_classified_volume_is_encrypted(previews, city):
