@@ -18,7 +18,18 @@ from jiyue.status import ExitStatus
 from migration.audit import latest_evidence
 from migration.run import collect_evidence
 
-from .common import CityOption, TableJson, err, exit_with, load, out, print_json
+from .common import (
+    CityOption,
+    TableJson,
+    departments_option,
+    err,
+    exit_with,
+    load,
+    out,
+    output_option,
+    print_json,
+    write_output,
+)
 from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources
 
 PANEL = "Programme office: catalog, filing, audit"
@@ -49,17 +60,6 @@ RetireAt = Annotated[int, typer.Option(min=1, max=100, help="Score at or above w
 KeepBelow = Annotated[int, typer.Option(min=0, max=100, help="Score below which a system is kept.")]
 
 
-def _departments(model: CityModel, departments: str | None) -> list[str] | None:
-    if not departments:
-        return None
-    chosen = [d.strip() for d in departments.split(",") if d.strip()]
-    bad = [d for d in chosen if d not in model.departments]
-    if bad:
-        err().print(f"--departments: no department {', '.join(map(repr, bad))}", style="red")
-        exit_with(ExitStatus.BAD_INPUT)
-    return chosen
-
-
 @audit_app.command("collect")
 def audit_collect(
     city: CityOption = None,  # type: ignore[assignment]
@@ -76,7 +76,7 @@ def audit_collect(
     freshness, scheduled jobs, package staleness, services and client connections, CPU. Read-only
     on the hosts; a host that is down is recorded as down."""
     model = load(city)
-    chosen = _departments(model, departments)
+    chosen = departments_option(model, departments)
     where = sources(lab, outputs, connection)
     present = {o.get("department") for o in where.outputs.values()}
     deps = chosen or sorted(d for d in present if d)
@@ -147,8 +147,9 @@ def audit_report(
     """The T1.1 table per department (the ten audit fields), the zombie list with its evidence,
     each department's T2.1 integration list (retire, merge into its one big system, migrate as
     is; district systems flagged, T2.2), and with --spot-check a T1.3 re-check of retired systems."""
+    output_option(output)
     model = load(city, fmt if fmt is ReportFormat.json else None)
-    chosen = _departments(model, departments) or sorted(model.departments)
+    chosen = departments_option(model, departments) or sorted(model.departments)
     th = _thresholds(retire_at, keep_below)
     scores = {s.system: s for s in _scores(model, state, th)}
     lists = integration_lists(model, scores, chosen)
@@ -179,12 +180,7 @@ def audit_report(
     if fmt is ReportFormat.json:
         print_json(report)
     elif fmt is ReportFormat.html:
-        html = render_html("audit.html.j2", r=report)
-        if output:
-            output.write_text(html, encoding="utf-8")
-            err().print(f"wrote {output}")
-        else:
-            out().file.write(html)
+        write_output(render_html("audit.html.j2", r=report), output)
     else:
         _print_report(report)
     if spot and not all(x["confirmed"] for x in spot):

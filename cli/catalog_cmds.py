@@ -14,7 +14,7 @@ from jiyue.catalog import build_catalog, filing_status, to_csv
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
 
-from .common import CityOption, TextJson, err, exit_with, load, out, print_json
+from .common import CityOption, TextJson, err, exit_with, load, out, output_option, print_json, write_output
 
 PANEL = "Programme office: catalog, filing, audit"
 
@@ -43,6 +43,7 @@ def catalog_export(
     """The city catalog by library, the sharing matrix (who provides what to whom), the open-data
     list, and the cross-checks: needs nobody provides, "not shared" data another department needs,
     the same data held by several departments (a candidate for a base library)."""
+    output_option(output)
     model = load(city, fmt if fmt is ExportFormat.json else None)
     cat = build_catalog(model)
     if fmt is ExportFormat.json:
@@ -54,11 +55,7 @@ def catalog_export(
     else:
         _print_summary(cat)
         return
-    if output:
-        output.write_text(text, encoding="utf-8")
-        err().print(f"wrote {output}")
-    else:
-        out().file.write(text)
+    write_output(text, output)
 
 
 def _print_summary(cat) -> None:  # noqa: ANN001

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
+import traceback
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -12,6 +15,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
+from jiyue import __version__
+from jiyue.paths import LAB_NAME
 from jiyue.registry import DEFAULT_CITY, CityModel, Diagnostic, RegistryError, Severity, load_city
 from jiyue.status import ExitStatus
 
@@ -77,3 +82,94 @@ def load(city: Path | None, fmt: StrEnum | None = None) -> CityModel:
             print_diagnostics(errors)
             err().print(f"{len(errors)} error(s); nothing was changed.", style="bold red")
         exit_with(ExitStatus.BAD_INPUT)
+
+
+def departments_option(model: CityModel, value: str | None, option: str = "--departments") -> list[str] | None:
+    """A comma-separated list of department ids, each one of the city's (None when not given);
+    exit 2 naming the unknown ones."""
+    if not value:
+        return None
+    chosen = list(dict.fromkeys(d.strip() for d in value.split(",") if d.strip()))
+    unknown = [d for d in chosen if d not in model.departments]
+    if unknown or not chosen:
+        what = f"no department {', '.join(map(repr, unknown))} in {model.root}" if unknown else "names no department"
+        err().print(f"{option}: {what} (`jiyue city summary` lists them)", style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    return chosen
+
+
+def lab_name(value: str | None, option: str = "--lab") -> str | None:
+    """A rehearsal lab's name as the lab spells them (lower-case letters, digits, '-'), or exit 2."""
+    if value is not None and not LAB_NAME.fullmatch(value):
+        err().print(f"{option}: {value!r} is no lab name: lower-case letters, digits and '-' "
+                    "(`jiyue lab status --name NAME` shows a lab)", style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    return value
+
+
+def output_option(path: Path | None, option: str = "--output") -> Path | None:
+    """A file a command writes its result to, checked before the command does anything: its folder
+    exists and it is not a folder itself. Exit 2 otherwise, nothing done."""
+    if path is None:
+        return None
+    problem = ("is a folder; name a file in it" if path.is_dir()
+               else f"its folder {path.parent} does not exist; create it first" if not path.parent.is_dir()
+               else None)
+    if problem:
+        err().print(f"{option}: {path}: {problem}", style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    return path
+
+
+def folder_option(path: Path, option: str = "--out") -> Path:
+    """A folder a command writes files into (made if missing), or exit 2 when a file is in the way."""
+    if path.exists() and not path.is_dir():
+        err().print(f"{option}: {path}: is a file, not a folder; name a folder (it is made if missing)",
+                    style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    return path
+
+
+def write_output(text: str, path: Path | None, option: str = "--output") -> None:
+    """Write a command's result to ``path`` (standard output when None), or exit 2 saying why not."""
+    if path is None:
+        out().file.write(text)
+        return
+    output_option(path, option)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err().print(f"{option}: {path}: cannot be written: {exc.strerror}", style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    err().print(f"wrote {path}", markup=False)
+
+
+ERROR_LOG = "jiyue-error.log"
+
+
+def internal_error(exc: BaseException, args: Sequence[str], default_state: Path) -> int:
+    """An exception no command turned into an exit status: one line on stderr, the traceback in
+    the error log beside the command's state database (``--state``, else ``default_state``)."""
+    state = default_state
+    for i, a in enumerate(args):
+        if a == "--state" and i + 1 < len(args):
+            state = Path(args[i + 1])
+        elif a.startswith("--state="):
+            state = Path(a.removeprefix("--state="))
+    log = state.parent / ERROR_LOG
+    message = (str(exc).strip().splitlines() or [""])[0][:300]
+    what = f"jiyue: internal error: {type(exc).__name__}: {message}"
+    try:
+        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(f"--- {dt.datetime.now().astimezone().isoformat(timespec='seconds')} jiyue {__version__}: "
+                    f"jiyue {' '.join(args)}\n")
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError as log_exc:
+        sys.stderr.write(f"{what}; the details could not be written to {log} ({log_exc.strerror}):\n"
+                         + "".join(traceback.format_exception(exc)))
+    else:
+        sys.stderr.write(f"{what}; the details are in {log}\n")
+    return int(ExitStatus.INTERNAL)

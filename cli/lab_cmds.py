@@ -20,7 +20,7 @@ from lab.migrations import close_migration, open_flows, open_migration
 from lab.probe import expected_matrix, probe
 from lab.topology import LabPlan, MigrationFlow
 
-from .common import CityOption, TextJson, err, exit_with, load, out, print_json
+from .common import CityOption, TextJson, departments_option, err, exit_with, load, out, print_json
 
 PANEL = "Migration teams: rehearsal lab and migration"
 DEFAULT_LAB = "jiyue"
@@ -57,15 +57,8 @@ def _need_root() -> None:
 
 def choose_departments(model: CityModel, departments: str | None, scale: int | None) -> list[str]:
     """The departments to bring up: named ones, else the pilot, grown until ``scale`` hosts."""
-    if departments:
-        chosen = [d.strip() for d in departments.split(",") if d.strip()]
-        unknown = [d for d in chosen if d not in model.departments]
-        if unknown:
-            err().print(f"--departments: no department {', '.join(map(repr, unknown))} in {model.root} "
-                        "(`jiyue city summary` lists them)", style="red")
-            exit_with(ExitStatus.BAD_INPUT)
-    else:
-        chosen = list(model.city.pilot_departments) or sorted(model.departments)[:3]
+    chosen = (departments_option(model, departments)
+              or list(model.city.pilot_departments) or sorted(model.departments)[:3])
     if scale:
         def hosts(d: str) -> int:
             dep = model.departments[d]

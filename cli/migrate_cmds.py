@@ -29,7 +29,19 @@ from migration.run import (
 from migration.state import State, Store
 from migration.waves import plan_waves
 
-from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_json
+from .common import (
+    CityOption,
+    TableJson,
+    TextJson,
+    departments_option,
+    err,
+    exit_with,
+    load,
+    out,
+    output_option,
+    print_json,
+    write_output,
+)
 from .progress import WaveProgress, step_lines
 from .where import (
     DEFAULT_STATE,
@@ -76,12 +88,7 @@ def migrate_plan(
     zombies to retire (the audit's verdicts when it has collected evidence into --state, else the
     registry's signs) are listed apart and decommissioned, not migrated."""
     model = load(city, fmt)
-    pilots = [p.strip() for p in pilot.split(",")] if pilot else None
-    if pilots:
-        bad = [p for p in pilots if p not in model.departments]
-        if bad:
-            err().print(f"--pilot: no department {', '.join(map(repr, bad))}", style="red")
-            exit_with(ExitStatus.BAD_INPUT)
+    pilots = departments_option(model, pilot, "--pilot")
     with state_errors():
         retire = retire_set(model, state)
     wp = plan_waves(model, pilot=pilots, capacity=capacity, retire=retire)
@@ -407,6 +414,7 @@ def migrate_report(
 ) -> None:
     """The report of a wave: each system's state, verification, integrity manifests compared, time
     per step."""
+    output_option(output)
     with open_store(state, write=False) as store:
         systems = [r.id for r in store.all() if wave is None or r.wave == wave]
         rep = wave_report(store, systems, f"wave {wave}" if wave is not None else "all waves")
@@ -415,6 +423,5 @@ def migrate_report(
         else:
             _print_outcomes(store, systems, rep["title"], None)
     if output:
-        output.write_text(render_html("wave.html.j2", r=rep), encoding="utf-8")
-        err().print(f"wrote {output}")
+        write_output(render_html("wave.html.j2", r=rep), output)
 

@@ -29,7 +29,18 @@ from policies.report import render
 from policies.rules import ALL, BY_NAME
 from policies.waivers import WaiverError, load_waivers
 
-from .common import CityOption, TextJson, err, exit_with, load, out, print_json
+from .common import (
+    CityOption,
+    TextJson,
+    err,
+    exit_with,
+    lab_name,
+    load,
+    out,
+    output_option,
+    print_json,
+    write_output,
+)
 
 PANEL = "Security staff"
 REPO = Path(__file__).resolve().parents[1]
@@ -48,28 +59,46 @@ def register(app: typer.Typer) -> None:
     app.add_typer(policy_app, name="policy", rich_help_panel=PANEL)
 
 
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        out().file.write(text)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    err().print(f"wrote {output}")
+#: a resource of a saved preview: each field, whether it must be there, and the types it may have
+RESOURCE_FIELDS: dict[str, tuple[bool, tuple[type, ...]]] = {
+    "urn": (True, (str,)), "type": (True, (str,)), "name": (False, (str, type(None))),
+    "parent": (False, (str, type(None))), "inputs": (False, (dict, type(None))),
+}
 
 
 def _graphs_from_file(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        err().print(f"{path}: cannot read the graph: {exc}", style="red")
+    except (OSError, ValueError, RecursionError) as exc:
+        err().print(f"--graph: {path}: cannot read the graph: {getattr(exc, 'strerror', None) or exc}",
+                    style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
     items = data.get("stacks") if isinstance(data, dict) else data
-    if not isinstance(items, list) or not all(isinstance(s, dict) and "stack" in s and isinstance(
-            s.get("resources"), list) for s in items):
-        err().print(f"{path}: expected a JSON list of {{\"stack\", \"resources\": [...]}} "
-                    "(what `jiyue infra preview --format json` prints)", style="red")
+    problem = _graph_problem(items)
+    if problem:
+        err().print(f"--graph: {path}: {problem} (expected what `jiyue infra preview --format json` prints: a "
+                    "list of {\"stack\", \"resources\": [{\"urn\", \"type\", \"name\", \"parent\", "
+                    "\"inputs\"}]})", style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
     return [(s["stack"], s["resources"]) for s in items]
+
+
+def _graph_problem(items: Any) -> str | None:
+    """What is wrong with a saved preview's list of stacks, naming the first bad field; None if nothing."""
+    if not isinstance(items, list):
+        return "not a list of stacks"
+    for i, s in enumerate(items):
+        if not isinstance(s, dict) or not isinstance(s.get("stack"), str):
+            return f"[{i}].stack: missing or not text"
+        if not isinstance(s.get("resources"), list):
+            return f"[{i}].resources: missing or not a list"
+        for k, r in enumerate(s["resources"]):
+            if not isinstance(r, dict):
+                return f"[{i}].resources[{k}]: not an object"
+            for name, (required, types) in RESOURCE_FIELDS.items():
+                if (required and name not in r) or not isinstance(r.get(name), types):
+                    return f"[{i}].resources[{k}].{name}: {'missing' if name not in r else 'of the wrong type'}"
+    return None
 
 
 def _graphs_from_preview(model: CityModel, wanted: list[str] | None) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -117,6 +146,7 @@ def check(
     if stack and all_stacks:
         err().print("give --stack or --all, not both", style="red")
         exit_with(ExitStatus.BAD_INPUT)
+    output_option(output)
     model = load(city, TextJson.json if fmt is ReportFormat.json else None)
     try:
         waived = load_waivers(waivers, set(BY_NAME)) if waivers else []
@@ -142,7 +172,7 @@ def check(
     except PackError as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.ENVIRONMENT)
-    _write(render(report, fmt.value, REPO), output)
+    write_output(render(report, fmt.value, REPO), output)
     if output is not None or fmt is not ReportFormat.text:
         s = report.as_dict()["summary"]
         err().print(f"{len(report.stacks)} stack(s), {report.resources} resources: {s['blocking']} blocking, "
@@ -184,6 +214,8 @@ def facts(
     (--pack-config writes that file) or $JIYUE_FACTS. Write them again after every registry change:
     the pack refuses facts older than the registry they were built from.
     """
+    output_option(output, "--out")
+    output_option(pack_config, "--pack-config")
     model = load(city)
     if output is None:
         if pack_config is not None:
@@ -195,7 +227,8 @@ def facts(
     err().print(f"wrote {written}")
     if pack_config is not None:
         target = str(written.resolve())
-        _write(json.dumps({name: {"facts": target} for name in BY_NAME}, indent=2) + "\n", pack_config)
+        write_output(json.dumps({name: {"facts": target} for name in BY_NAME}, indent=2) + "\n", pack_config,
+                     "--pack-config")
 
 
 class HostRole(StrEnum):
@@ -261,13 +294,13 @@ def hosts(
     if lab is None and (role or department):
         err().print("--role and --department choose hosts of a lab: use them with --lab", style="red")
         exit_with(ExitStatus.BAD_INPUT)
+    lab_name(lab)
+    output_option(output)
     try:
         if inventory is not None:
             inv = load_inventory(inventory)
         else:
             model = load(city, TextJson.json if fmt is ReportFormat.json else None)
-            if "/" in lab or lab in ("", ".", ".."):
-                raise InventoryError(f"{lab!r} is no lab name; `jiyue lab status --name NAME` shows a lab")
             with tempfile.TemporaryDirectory(prefix="jiyue-hosts-") as tmp:
                 written = lab_inventory(model, DEFAULT_BASE_DIR / lab, Path(tmp) / "inventory.yml", department)
                 inv = load_inventory(written, f"lab {lab}").narrowed(role.value if role else None, department)
@@ -277,7 +310,7 @@ def hosts(
         exit_with(ExitStatus.BAD_INPUT)
     report, results = run(inv)
     apply_waivers(report.findings, waived)
-    _write(render(report, fmt.value, REPO), output)
+    write_output(render(report, fmt.value, REPO), output)
     skipped = [r for r in results if r["outcome"] == "skipped" and r["host"] is not None]
     na: dict[tuple[str, str], list[str]] = {}
     for r in skipped:

@@ -15,7 +15,18 @@ from jiyue.registry.schemas import export
 from jiyue.registry.summary import summarize
 from jiyue.status import ExitStatus
 
-from .common import CityOption, TableJson, TextJson, err, exit_with, load, out, print_diagnostics, print_json
+from .common import (
+    CityOption,
+    TableJson,
+    TextJson,
+    err,
+    exit_with,
+    folder_option,
+    load,
+    out,
+    print_diagnostics,
+    print_json,
+)
 
 PANEL = "Everyone: the city registry"
 
@@ -204,11 +215,16 @@ def city_generate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same city.")] = 0,
 ) -> None:
     """Write a valid synthetic city of any size, for benchmarks and scale tests."""
+    folder_option(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "city.yaml").exists():
         err().print(f"{out_dir}: exists and is not a registry; refusing to write into it "
                     "(choose an empty or new directory)", style="red")
         exit_with(ExitStatus.BAD_INPUT)
-    generate(out_dir, departments, systems_per_department, seed)
+    try:
+        generate(out_dir, departments, systems_per_department, seed)
+    except OSError as exc:
+        err().print(f"--out: {out_dir}: cannot be written: {exc.strerror} ({exc.filename})", style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
     out().print(f"wrote {departments} departments x {systems_per_department} systems to {out_dir}")
 
 
@@ -217,6 +233,11 @@ def city_schema(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the JSON Schema files.")] = Path("schemas"),
 ) -> None:
     """Export the registry's JSON Schemas (what the yaml-language-server modelines point at)."""
-    for path in export(out_dir):
+    try:
+        written = export(folder_option(out_dir))
+    except OSError as exc:
+        err().print(f"--out: {out_dir}: cannot be written: {exc.strerror} ({exc.filename})", style="red", markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    for path in written:
         out().print(f"wrote {path}")
 

@@ -8,7 +8,12 @@ them (``migration/playbooks``, ``jiyue/inventories``), mapped in ``pyproject.tom
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: a rehearsal lab's name: the name of its directory under the labs' base directory and a part of
+#: its namespaces' names, so lower-case letters, digits and '-' only (``jiyue lab up --name``)
+LAB_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def bundled(package_file: str, name: str) -> Path:

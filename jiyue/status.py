@@ -8,4 +8,5 @@ class ExitStatus(IntEnum):
     FINDINGS = 1  # the command ran and found something: policy violations, failed checks
     BAD_INPUT = 2  # bad input or usage: nothing was changed
     ENVIRONMENT = 3  # the machine lacks something the command needs (root, a tool)
+    INTERNAL = 4  # a fault of jiyue itself: one line says so, the traceback is in the error log
     INTERRUPTED = 130

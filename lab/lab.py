@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jiyue.paths import LAB_NAME
 from lab import host as hostmod
 from lab import net
 from lab.errors import LabError, require_root, require_tools
@@ -42,7 +43,7 @@ DEFAULT_NAME = "default"
 #: ``node`` value meaning the machine's own (root) network namespace.
 ROOT = None
 
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_NAME_RE = LAB_NAME  # node names follow the lab names' rule
 _UNREACHABLE_METRIC_BASE = 4000
 _LAB_IF_RE = re.compile(r"j[a-z0-9]{1,6}-[A-Za-z0-9_.-]+")
 

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from jiyue.audit.score import score_city
 from jiyue.ipam import IpPlan
 from jiyue.ipam import plan as ip_plan
+from jiyue.paths import LAB_NAME
 from jiyue.registry import CityModel
 
 from .audit import collect, latest_evidence, store_evidence
@@ -49,16 +52,28 @@ class Sources:
         """Real stacks: ``pulumi stack output --json`` per stack, and a reviewed connection profile."""
         for p, what in ((outputs, "--outputs"), (connection, "--connection")):
             if not p.is_file():
-                raise RunError(f"{what}: {p} does not exist")
-        return cls(read_outputs(outputs), Connection.from_file(connection))
+                raise RunError(f"{what}: {p} does not exist" if not p.exists() else f"{what}: {p} is not a file")
+        try:
+            conn = Connection.from_file(connection)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+            raise RunError(f"--connection: {connection}: not a connection profile ({type(exc).__name__}: {exc}); "
+                           "it holds bastions (zone: address), private_key and known_hosts") from exc
+        return cls(_outputs(outputs, "--outputs"), conn)
 
     @classmethod
     def from_lab(cls, lab_dir: Path, name: str) -> Sources:
         """A rehearsal lab: its ``outputs.json`` (the stack-output shape) and its ssh material."""
+        if not LAB_NAME.fullmatch(name):
+            raise RunError(f"--lab: {name!r} is no lab name: lower-case letters, digits and '-'")
         if not (lab_dir / "outputs.json").exists():
             raise RunError(f"lab {name!r} is not up: `jiyue lab up --name {name}` first, or pass "
                            "--outputs and --connection for real stacks")
-        return cls(read_outputs(lab_dir / "outputs.json"), Connection.from_lab(lab_dir))
+        try:
+            conn = Connection.from_lab(lab_dir)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RunError(f"lab {name!r}: its plan.json cannot be read ({type(exc).__name__}: {exc}); "
+                           f"`jiyue lab down --name {name}` then `jiyue lab up --name {name}`") from exc
+        return cls(_outputs(lab_dir / "outputs.json", f"lab {name!r}"), conn)
 
     def primary_targets(self) -> dict[str, list[str]]:
         """Each system's target hosts at the primary site."""
@@ -68,6 +83,18 @@ class Sources:
                 if d.get("site") == "primary":
                     out[sid] = [h["name"] for h in d["hosts"]]
         return out
+
+
+def _outputs(path: Path, what: str) -> dict[str, dict[str, Any]]:
+    """Stack outputs read from ``path``, or :class:`RunError` saying what the file should hold."""
+    try:
+        data = read_outputs(path)
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise RunError(f"{what}: {path}: not JSON of stack outputs ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise RunError(f"{what}: {path}: expected {{stack: outputs}}, each stack's outputs as "
+                       "`pulumi stack output --json` prints them")
+    return data
 
 
 # ---- what the audit says (T1.2) and what has been decommissioned
