@@ -26,7 +26,13 @@ Shape (``version`` changes whenever a key changes meaning or goes away)::
                       "volume_class", "retired", "dr": {"rpo_minutes", "rto_minutes"} | null,
                       "needs_dr", "filing_gaps": [field, ...]}},
      "filing_recorded": bool,
-     "stacks": {name: {"zone", "site", "department" | null}}}
+     "stacks": {name: {"zone", "site", "department" | null}},
+     "flows": {"endpoints": {key: {"kind", "name", "zone", "site", "addresses": [{"name", "cidr"}], "excludes"}},
+               "flows": [{"kind", "source": key, "destination": key, "protocol", "ports", "why", "temporary"}],
+               "unreachable": [[system, dependency], ...]}}
+
+Version 2 added ``flows``: the city's table of allowed flows (:mod:`jiyue.flows`), by which the pack
+judges every security group's egress.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import filing_gaps, in_scope
+from .flows import flows
 from .ipam import LOCK_FILE, IpPlan
 from .ipam import plan as ip_plan
 from .registry import CityModel
@@ -44,7 +51,7 @@ from .registry.schema import Site, System, Zone
 from .stacks import stack_names
 
 FORMAT = "jiyue-city-facts"
-VERSION = 1
+VERSION = 2
 
 
 def registry_files(model: CityModel) -> dict[str, str]:
@@ -105,6 +112,7 @@ def city_facts(model: CityModel, ip: IpPlan | None = None) -> dict[str, Any]:
         "filing_recorded": any(_filed_anything(s) for s in model.systems.values()),
         "stacks": {str(n): {"zone": n.zone.value, "site": n.site.value, "department": n.department}
                    for n in stack_names(model)},
+        "flows": flows(model, ip).as_dict(),
     }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from netaddr import IPNetwork
 
 FORMAT = "jiyue-city-facts"
-VERSION = 1  # the version of jiyue/facts.py this reader understands
+VERSION = 2  # the version of jiyue/facts.py this reader understands
 
 
 class CityError(Exception):
@@ -64,6 +64,26 @@ class SystemFacts:
     filing_gaps: tuple[str, ...]  # what G6 still asks of it (jiyue.catalog), empty when out of scope
 
 
+@dataclass(frozen=True)
+class AllowedEgress:
+    """A flow of the city's table (jiyue/flows.py) as a system's security group may open it."""
+
+    kind: str
+    protocol: str
+    ports: frozenset[int]
+    to: tuple[IPNetwork, ...]
+    to_self: bool  # the system's own servers (a security group may name itself instead of addresses)
+    temporary: bool
+
+    def admits(self, protocol: str, lo: int, hi: int, remote: IPNetwork | None) -> bool:
+        """Whether a rule (``remote`` None: the group's own members) opens no more than this flow."""
+        if protocol != self.protocol or not self.ports.issuperset(range(lo, hi + 1)):
+            return False
+        if remote is None:
+            return self.to_self
+        return any(remote in net for net in self.to)
+
+
 @dataclass
 class CityFacts:
     path: Path | None  # the facts file
@@ -83,6 +103,8 @@ class CityFacts:
     stacks: dict[str, StackInfo]
     filing_recorded: bool  # some system files something (filing, catalog or needs): the gate judges
     registry_files: dict[str, str] = field(default_factory=dict, repr=False)  # path under root -> SHA-256
+    #: (system, site) -> what its security group may open (the flow table's egress of the system)
+    egress: dict[tuple[str, str], list[AllowedEgress]] = field(default_factory=dict, repr=False)
 
     def encrypted(self, volume_class: str) -> bool:
         vc = self.volume_classes.get(volume_class)
@@ -151,9 +173,24 @@ class CityFacts:
                         for name, st in doc["stacks"].items()},
                 filing_recorded=bool(doc["filing_recorded"]),
                 registry_files=dict(registry.get("files") or {}),
+                egress=_egress(doc["flows"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CityError(f"{where}the facts are not in the expected shape: {exc!r}") from exc
+
+
+def _egress(table: Mapping[str, Any]) -> dict[tuple[str, str], list[AllowedEgress]]:
+    ends = table["endpoints"]
+    out: dict[tuple[str, str], list[AllowedEgress]] = {}
+    for f in table["flows"]:
+        src, dst = ends[f["source"]], ends[f["destination"]]
+        if src["kind"] != "system":
+            continue
+        out.setdefault((src["name"], src["site"]), []).append(AllowedEgress(
+            kind=str(f["kind"]), protocol=str(f["protocol"]), ports=frozenset(int(p) for p in f["ports"]),
+            to=tuple(IPNetwork(a["cidr"]) for a in dst["addresses"]), to_self=f["source"] == f["destination"],
+            temporary=bool(f["temporary"])))
+    return out
 
 
 def load_facts(path: Path) -> CityFacts:

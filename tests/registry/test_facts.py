@@ -7,6 +7,7 @@ import json
 
 from jiyue.catalog import filing_gaps, in_scope
 from jiyue.facts import FORMAT, VERSION, city_facts, write_facts
+from jiyue.flows import flows
 from jiyue.ipam import plan as ip_plan
 from jiyue.registry import DEFAULT_CITY, load_city
 from jiyue.stacks import stack_names
@@ -50,3 +51,12 @@ def test_the_facts_name_the_registry_files_they_come_from(tmp_path):
     root = model.root.resolve()
     assert doc["registry"]["root"] == str(root)
     assert all(hashlib.sha256((root / f).read_bytes()).hexdigest() == digest for f, digest in files.items())
+
+
+def test_the_facts_carry_the_flow_table():
+    """The pack judges every security group's egress by the city's flow table (jiyue.flows)."""
+    model = load_city(DEFAULT_CITY)
+    ip = ip_plan(model)
+    doc = city_facts(model, ip)
+    assert doc["version"] == 2 and doc["flows"] == flows(model, ip).as_dict()
+    assert json.loads(json.dumps(doc))["flows"] == doc["flows"]
