@@ -15,6 +15,7 @@ from jiyue.ipam import plan as ip_plan
 from jiyue.registry import CityModel, load_city
 from lab import Lab
 from lab.bringup import lab_up
+from lab.gate import LabFlows
 from lab.topology import LabPlan
 from migration.engine import Engine
 from migration.inventory import Connection, read_outputs
@@ -55,6 +56,6 @@ def miglab(name: str, departments: list[str], city: Path = SAMPLE_CITY, seed: bo
 @contextmanager
 def engine(ml: MigLab, state: Path, systems: list[str], settings: RunnerSettings | None = None) -> Iterator[Engine]:
     """An engine over a fresh or existing state, the systems registered and planned."""
-    with run_systems(ml.model, Sources(ml.outputs, ml.conn), state, systems, argv=["bench"], ip=ml.ip,
-                     settings=settings) as run:
+    with run_systems(ml.model, Sources(ml.outputs, ml.conn, LabFlows(ml.lab)), state, systems, argv=["bench"],
+                     ip=ml.ip, settings=settings) as run:
         yield run.engine

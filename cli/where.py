@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from jiyue.status import ExitStatus
-from lab.lab import DEFAULT_BASE_DIR
+from lab.gate import LabFlows
+from lab.lab import DEFAULT_BASE_DIR, Lab
 from migration.run import RunError, Sources
 from migration.state import StateError, StateFull, Store
 
@@ -36,7 +37,8 @@ def sources(lab: str | None, outputs: Path | None, connection: Path | None) -> S
                 raise RunError("--outputs and --connection go together (or use --lab)")
             return Sources.from_files(outputs, connection)
         name = lab or DEFAULT_LAB
-        return Sources.from_lab(DEFAULT_BASE_DIR / name, name)
+        # the lab's edges open a system's migration flows while it migrates
+        return Sources.from_lab(DEFAULT_BASE_DIR / name, name).with_flows(LabFlows(Lab(name)))
     except RunError as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)

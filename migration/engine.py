@@ -13,11 +13,11 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -27,12 +27,25 @@ from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
 from jiyue.stacks import StackName
 
-from . import consolidate, verify
+from . import consolidate, processes, verify
 from .inventory import Connection, department_inventory, write_inventory
 from .runner import Runner
-from .state import ORDER, State, Store
+from .state import ORDER, State, StateError, Store
 
 Hook = Callable[[str, str], None]  # (system, step just finished)
+
+
+class FlowGate(Protocol):
+    """The network's temporary migration flows (the flow table's ``migration`` kind): a system's
+    targets reach its own legacy sources (tcp/22, they pull) only between :meth:`open` and
+    :meth:`close`. The lab's edges implement it; for real stacks the city's firewall change
+    process does, outside the driver."""
+
+    def open(self, system: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Let each (target, source) of ``system`` connect; idempotent."""
+
+    def close(self, system: str) -> None:
+        """Close every flow of ``system``; idempotent."""
 
 
 class PrecheckFailed(Exception):
@@ -68,6 +81,8 @@ FORWARD: dict[State, tuple[str, State]] = {
 }
 #: the steps whose playbooks carry what a system runs on (accounts, jobs) to its targets
 CARRIES = ("precheck", "replicate", "test-cutover", "cutover", "rollback")
+#: the steps whose playbooks grant the run's key from the targets to their sources (and take it back)
+GRANTS = ("replicate", "test-cutover", "cutover")
 PLAYBOOK = {"precheck": "precheck.yml", "replicate": "replicate.yml", "test-cutover": "test_cutover.yml",
             "cutover": "cutover.yml", "rollback": "rollback.yml", "finalize": "finalize.yml",
             "decommission": "decommission.yml"}
@@ -83,13 +98,16 @@ class Engine:
     def __init__(self, model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection,
                  store: Store, runner: Runner, inventory: Path, run_dir: Path, rid: str, *,
                  hook: Hook | None = None, progress: Callable[[str, str], None] | None = None,
-                 on_step: Callable[[StepResult], None] | None = None) -> None:
+                 on_step: Callable[[StepResult], None] | None = None, flows: FlowGate | None = None) -> None:
         self.model, self.ip, self.outputs, self.conn = model, ip, outputs, conn
+        self.flows = flows
         self.store, self.runner, self.inventory, self.run_dir, self.run_id = store, runner, inventory, run_dir, rid
         self.hook = hook
         self.progress = progress or (lambda system, msg: None)  # (system, step) at start, then its outcome
         self.on_step = on_step  # every finished step, as recorded
         self._db_lock = threading.Lock()
+        #: set when the run is interrupted: no system starts another step
+        self.stopping = threading.Event()
         self._key: Path | None = None
         self._host_keys = _known_hosts(conn.known_hosts)
         self._inventories: dict[str, Path] = {}
@@ -189,13 +207,52 @@ class Engine:
         with self._db_lock:
             return fn(*args, **kw)
 
+    def process_seen(self, label: str, group: processes.Group, started: bool) -> None:
+        """Record a process group of this run (the runner's and the verification's callback)."""
+        if started:
+            self._st(self.store.process_started, self.run_id, group.pid, group.start, label)
+        else:
+            self._st(self.store.process_ended, self.run_id, group.pid, group.start)
+
+    # ---- the run's key: granted only while a step runs, taken back on every way out
+    def revoke(self, system: System, why: str) -> StepResult:
+        """Take every migration key back from the system's sources (and from its targets, where
+        they answer), each host reached directly: what a step whose target became unreachable, a
+        failed or interrupted step, or a killed driver left behind. Recorded as a step of its own."""
+        pairs = self.pairs(system) if self._has_target(system) else [
+            self._decommission_pair(system, h) for h in system.legacy_hosts]
+        hosts = [p["source"] for p in pairs] + [p["target"] for p in pairs if p.get("target")]
+        try:
+            seq: int | None = self._st(self.store.step_started, system.id, "revoke", self.run_id)
+        except StateError:
+            seq = None  # the state cannot be written (a full disk): revoke all the same, unrecorded
+        t0 = time.monotonic()
+        try:
+            r = self.runner.run("revoke.yml", {"jiyue_run_id": self.run_id, "jiyue_revoke_hosts": hosts},
+                                label=f"{system.id}-revoke", inventory=self.inventory_for(system), spare=True)
+            ok, message = r.ok or not [f for f in r.failures if not f.unreachable], r.summary()
+            detail: dict[str, Any] = {"why": why, "revoked": r.facts, "unreachable":
+                                      sorted({f.host for f in r.failures if f.unreachable})}
+        except Exception as exc:  # noqa: BLE001 - recorded; the next step's precheck of grants sees the rest
+            ok, message, detail = False, f"{type(exc).__name__}: {exc}", {"why": why}
+        if seq is not None:
+            self._st(self.store.step_finished, seq, system.id, "ok" if ok else "failed", time.monotonic() - t0,
+                     {"message": message, **detail})
+        return StepResult(system.id, "revoke", ok, time.monotonic() - t0, message, detail)
+
     # ---- one system
     def drive(self, system_id: str, until: State) -> SystemOutcome:
         """Run the steps from the system's state up to ``until`` (never past it, never redone)."""
         system = self.model.systems[system_id]
         results: list[StepResult] = []
+        left = self._st(self.store.get, system_id)
+        if left is not None and left.running_step in GRANTS:
+            # a killed driver left this step running: its key may still be granted on the sources
+            results.append(self.revoke(system, f"{left.running_step} of an earlier run never ended"))
         while True:
             cur = self._st(self.store.get, system_id).state
+            if self.stopping.is_set():
+                return SystemOutcome(system_id, cur, results, "interrupted before its next step")
             if cur not in FORWARD or RANK.get(cur, 99) >= RANK[until]:
                 return SystemOutcome(system_id, cur, results, self._st(self.store.get, system_id).error)
             step, nxt = FORWARD[cur]
@@ -225,6 +282,23 @@ class Engine:
             ok, message, detail = False, str(exc), {}
         except Exception as exc:  # noqa: BLE001 - recorded with the step, the run goes on with others
             ok, message, detail = False, f"{type(exc).__name__}: {exc}", {}
+        except BaseException:
+            if step in GRANTS:
+                self.revoke(system, f"{step} interrupted")
+            raise
+        if self.stopping.is_set() and not ok:
+            message = f"interrupted: {message}"
+        if step in GRANTS and not ok:
+            # the playbook takes its grant back in an always: section, but not on a host it lost
+            rv = self.revoke(system, f"{step} failed")
+            detail["revoke"] = {"ok": rv.ok, "message": rv.message}
+        elif step == "precheck" and detail.get("reported"):
+            stale = {h: f["jiyue_stale_grants"] for h, f in detail["reported"].items() if f.get("jiyue_stale_grants")}
+            if stale:
+                rv = self.revoke(system, "grants of earlier runs found by the precheck")
+                detail["stale_grants"] = stale
+                message += f"; took back {sum(map(len, stale.values()))} migration key grant(s) of earlier runs " \
+                           f"on {', '.join(sorted(stale))}" + ("" if rv.ok else f" (revoke failed: {rv.message})")
         seconds = time.monotonic() - t0
         self._st(self.store.step_finished, seq, system.id, "ok" if ok else "failed", seconds,
                  {"message": message, **detail})
@@ -240,6 +314,8 @@ class Engine:
         found: dict[str, dict[str, Any]] = {}
         if step == "precheck":
             self.gate(system)
+        if self.flows is not None and (step == "precheck" or step in GRANTS):
+            self.flows.open(system.id, [(p["target"], p["source"]) for p in self.pairs(system)])
         if step in ("verify-test", "verify"):
             return self._check(system, step)
         extravars = self.extravars(system)
@@ -339,7 +415,7 @@ class Engine:
             # its own, not the source's, and is listed instead of compared.
             exp["target_writes_since"] = self._last_started(system.id, "cutover")
         verify.write_suite(directory, system.id, exp)
-        result = verify.run_suite(directory, system.id)
+        result = verify.run_suite(directory, system.id, run_id=self.run_id, on_process=self.process_seen)
         detail = {"passed": result.passed, "failed": result.failed, "failures": result.failures,
                   "suite": str(directory),
                   "compared": {t: {"files": sum(len(m or {}) for m in e["files"].values()),
@@ -401,6 +477,7 @@ class Engine:
         if res.ok:
             self._st(self.store.transition, system_id, State.rolled_back, run_id=self.run_id,
                      detail={"reason": reason})
+            self._close_flows(system_id)
         else:
             self._st(self.store.fail, system_id, f"rollback: {res.message}")
         return res
@@ -413,7 +490,13 @@ class Engine:
         res = self._step(system, "finalize")
         if res.ok:
             self._st(self.store.transition, system_id, State.finalized, run_id=self.run_id)
+            self._close_flows(system_id)
         return res
+
+    def _close_flows(self, system_id: str) -> None:
+        """The system's migration is over (finalized, rolled back): its targets reach its sources no more."""
+        if self.flows is not None:
+            self.flows.close(system_id)
 
     def decommission(self, system_id: str) -> StepResult:
         system = self.model.systems[system_id]
@@ -436,7 +519,19 @@ class Engine:
             return out
 
         with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
-            return [o for outs in pool.map(one, systems_by_department) for o in outs]
+            try:
+                return [o for outs in pool.map(one, systems_by_department) for o in outs]
+            except BaseException:
+                # interrupted: no system starts another step, the playbooks in flight end now
+                # (their steps fail and revoke their grants), and the pool is waited for
+                self.stop()
+                raise
+
+    def stop(self) -> None:
+        """End the run's steps in flight (their playbooks and verifications) and start no other."""
+        self.stopping.set()
+        processes.terminate(processes.Group(p["pid"], p["start"])
+                            for p in self._st(self.store.processes, self.run_id, running=True))
 
 
 def precheck_gate(system: System) -> None:

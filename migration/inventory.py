@@ -53,14 +53,17 @@ class Connection:
                 "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                 "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3"]
 
-    def control_path_dir(self) -> str:
+    def control_path_dir(self, run_id: str | None = None) -> str:
         """Where Ansible keeps this connection profile's ssh ControlMaster sockets. The socket's
         name (``%C``) hashes only user, address and port, and the same addresses exist behind
         other bastions (two labs of one city, a lab and production): a directory of its own per
         profile keeps a run from reusing another profile's connection, i.e. from running its
-        tasks on another environment's host of the same address."""
+        tasks on another environment's host of the same address. With ``run_id``, the run's own
+        directory below it: the run closes its connections when it ends, and never another's."""
         profile = json.dumps([str(self.private_key), str(self.known_hosts), self.user, sorted(self.bastions.items())])
-        return f"/tmp/.jiyue-cp/{hashlib.sha256(profile.encode()).hexdigest()[:12]}"
+        base = f"/tmp/.jiyue-cp/{hashlib.sha256(profile.encode()).hexdigest()[:12]}"
+        # short: a unix socket's path has at most 107 bytes, and ssh adds a random suffix to %C
+        return f"{base}/{hashlib.sha256(run_id.encode()).hexdigest()[:8]}" if run_id else base
 
     def proxy_args(self, zone: str) -> str:
         """ansible_ssh_common_args for hosts of ``zone``: through the zone's bastion."""
@@ -89,8 +92,10 @@ def _declared(system: System, services: Iterable[str]) -> dict[str, Any]:
 
 
 def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, Any]], conn: Connection,
-                    departments: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """The inventory as Ansible's YAML inventory structure."""
+                    departments: Iterable[str] | None = None, exclude: Iterable[str] = (),
+                    run_id: str | None = None) -> dict[str, Any]:
+    """The inventory as Ansible's YAML inventory structure (with ``run_id``, that run's: its
+    own ssh control sockets)."""
     wanted = set(departments) if departments is not None else None
     skip = set(exclude)
     children: dict[str, dict[str, Any]] = {}
@@ -146,7 +151,7 @@ def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, A
     return {"all": {
         "vars": {"ansible_user": conn.user, "ansible_ssh_private_key_file": str(conn.private_key),
                  "ansible_python_interpreter": "/usr/bin/python3",
-                 "ansible_control_path_dir": conn.control_path_dir()},
+                 "ansible_control_path_dir": conn.control_path_dir(run_id)},
         "hosts": hostvars,
         "children": children,
     }}

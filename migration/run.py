@@ -11,6 +11,7 @@ from a rehearsal lab's directory.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,8 +27,9 @@ from jiyue.ipam import plan as ip_plan
 from jiyue.paths import LAB_NAME
 from jiyue.registry import CityModel
 
+from . import processes
 from .audit import collect, latest_evidence, store_evidence
-from .engine import Engine, Hook, StepResult, SystemOutcome, run_id, steps_between
+from .engine import Engine, FlowGate, Hook, StepResult, SystemOutcome, run_id, steps_between
 from .inventory import Connection, build_inventory, read_outputs, write_inventory
 from .runner import Runner, RunnerSettings
 from .state import State, Store
@@ -41,11 +43,17 @@ class RunError(ValueError):
 
 @dataclass(frozen=True)
 class Sources:
-    """Where the hosts are (the stack outputs: ``{stack: outputs}``) and how the controller
-    reaches them (bastions, key, known_hosts)."""
+    """Where the hosts are (the stack outputs: ``{stack: outputs}``), how the controller
+    reaches them (bastions, key, known_hosts) and, where the network can be told, the gate of
+    the migration's temporary flows (:class:`~migration.engine.FlowGate`: a target reaches its
+    own system's sources only while that system migrates)."""
 
     outputs: dict[str, dict[str, Any]]
     conn: Connection
+    flows: FlowGate | None = None
+
+    def with_flows(self, flows: FlowGate) -> Sources:
+        return dataclasses.replace(self, flows=flows)
 
     @classmethod
     def from_files(cls, outputs: Path, connection: Path) -> Sources:
@@ -179,12 +187,21 @@ class Run:
     outcome: str = "done"
 
 
-def close_interrupted(store: Store, state: Path) -> list[str]:
-    """Runs that never finished were killed (the caller holds the lock): their temporary migration
-    keys go now (the hosts' side is revoked by the next replicate)."""
+def close_interrupted(store: Store, state: Path, conn: Connection) -> list[str]:
+    """Runs that never finished were killed (the caller holds the lock). Before this run touches
+    a host, whatever they left running ends (their recorded process groups, their ssh
+    connections, every process carrying their id; waited for), and their temporary migration
+    keys go (the hosts' side is revoked before each of their systems' next step)."""
     old = store.interrupted_runs()
     for rid in old:
-        for key in (state.parent / "runs" / rid).glob("migration_key*"):
+        run_dir = state.parent / "runs" / rid
+        recorded = [processes.Group(p["pid"], p["start"]) for p in store.processes(rid, running=True)]
+        written = [g for f in run_dir.glob(f"ansible/*/{processes.PROCESS_FILE}")
+                   if (g := processes.Group.read(f)) is not None]
+        processes.end_run(rid, [*recorded, *written], sockets=Path(conn.control_path_dir(rid)))
+        for g in recorded:
+            store.process_ended(rid, g.pid, g.start)
+        for key in run_dir.glob("migration_key*"):
             key.unlink(missing_ok=True)
         store.run_finished(rid, "killed")
     return old
@@ -200,18 +217,24 @@ def open_run(model: CityModel, sources: Sources, store: Store, state: Path, depa
     inventory (decommissioned hosts left out), runner and engine. On exit the run's migration key
     is deleted and the run recorded as finished with ``run.outcome``."""
     ip = ip or ip_plan(model)
-    close_interrupted(store, state)
+    close_interrupted(store, state, sources.conn)
     rid = run_id()
     run_dir = state.parent / "runs" / rid
     store.run_started(rid, list(argv if argv is not None else sys.argv))
-    inventory = write_inventory(build_inventory(model, ip, sources.outputs, sources.conn,
-                                                departments=sorted(set(departments)),
-                                                exclude=decommissioned_hosts(model, store)),
-                                run_dir / "inventory.yml")
-    runner = Runner(run_dir / "ansible", inventory, settings=settings, on_event=on_event)
-    engine = Engine(model, ip, sources.outputs, sources.conn, store, runner, inventory, run_dir, rid,
-                    hook=hook, progress=progress, on_step=on_step)
-    run = Run(rid, run_dir, store, engine, runner, inventory)
+    sockets = Path(sources.conn.control_path_dir(rid))
+    try:
+        inventory = write_inventory(build_inventory(model, ip, sources.outputs, sources.conn,
+                                                    departments=sorted(set(departments)),
+                                                    exclude=decommissioned_hosts(model, store), run_id=rid),
+                                    run_dir / "inventory.yml")
+        runner = Runner(run_dir / "ansible", inventory, settings=settings, on_event=on_event, run_id=rid)
+        engine = Engine(model, ip, sources.outputs, sources.conn, store, runner, inventory, run_dir, rid,
+                        hook=hook, progress=progress, on_step=on_step, flows=sources.flows)
+        runner.on_process = engine.process_seen
+        run = Run(rid, run_dir, store, engine, runner, inventory)
+    except BaseException:
+        store.run_finished(rid, "failed")
+        raise
     try:
         yield run
     except BaseException:
@@ -219,6 +242,8 @@ def open_run(model: CityModel, sources: Sources, store: Store, state: Path, depa
         raise
     finally:
         engine.discard_key()
+        # the run's ssh connections close with it, and nothing it started outlives it
+        processes.end_run(rid, sockets=sockets, grace=5)
         store.run_finished(rid, run.outcome)
 
 

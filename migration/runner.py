@@ -11,6 +11,8 @@ import json
 import os
 import re
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +23,13 @@ import ansible_runner
 
 from jiyue.paths import bundled
 
+from . import processes
+
 PLAYBOOKS = bundled(__file__, "playbooks")
 
 EventSink = Callable[[dict[str, Any]], None]
+#: hears each playbook's process group: (job label, group, True when it started / False when it ended)
+ProcessSink = Callable[[str, processes.Group, bool], None]
 
 
 @dataclass
@@ -103,20 +109,29 @@ class RunnerSettings:
 
 class Runner:
     def __init__(self, run_dir: Path, inventory: Path, *, settings: RunnerSettings | None = None,
-                 on_event: EventSink | None = None, playbooks: Path = PLAYBOOKS) -> None:
+                 on_event: EventSink | None = None, playbooks: Path = PLAYBOOKS, run_id: str = "",
+                 on_process: ProcessSink | None = None) -> None:
         self.run_dir = run_dir
         self.inventory = inventory
         self.settings = settings or RunnerSettings()
         self.on_event = on_event
         self.playbooks = playbooks
+        self.run_id = run_id or run_dir.name
+        self.on_process = on_process
         self._seq = 0
+        self._seq_lock = threading.Lock()
 
     def env(self) -> dict[str, str]:
         env = {"ANSIBLE_CONFIG": str(self.playbooks / "ansible.cfg"),
                "ANSIBLE_COLLECTIONS_PATH": str(self.playbooks / "collections"),
                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DEPRECATION_WARNINGS": "False",
                # Ansible's commands from this Python's environment (the venv), even when it is not on PATH
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+               # the launcher first (the playbook's process group, recorded, ended with the driver),
+               # then Ansible's commands from this Python's environment (the venv), even when it is
+               # not on PATH
+               "PATH": os.pathsep.join([str(processes.launcher(self.run_dir / "bin")), str(Path(sys.executable).parent),
+                                        os.environ.get("PATH", "")]),
+               processes.MARKER: self.run_id}
         # Persistent ssh connections are keyed by user, host and port only (%C): two environments
         # with the same addresses (two labs, a lab and production) must never share a socket, or a
         # command meant for one host runs on another. The derived inventory gives each connection
@@ -129,12 +144,25 @@ class Runner:
         return env
 
     def run(self, playbook: str, extravars: dict[str, Any], *, label: str, limit: str | None = None,
-            inventory: Path | None = None, check: bool = False) -> PlaybookResult:
+            inventory: Path | None = None, check: bool = False, spare: bool = False) -> PlaybookResult:
         """Run ``playbook``; with ``check``, in Ansible's check mode with diffs: nothing changes on
-        any host, and the result says what each task would change."""
-        self._seq += 1
-        data_dir = self.run_dir / f"{self._seq:03d}-{label}"
+        any host, and the result says what each task would change. With ``spare``, its artifacts
+        go to a private temporary directory, removed afterwards: a clean-up that must work when
+        the run's disk is full."""
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+        if spare:
+            with tempfile.TemporaryDirectory(prefix="jiyue-") as tmp:
+                return self._run(Path(tmp) / f"{seq:03d}-{label}", playbook, extravars, label, limit, inventory,
+                                 check)
+        return self._run(self.run_dir / f"{seq:03d}-{label}", playbook, extravars, label, limit, inventory, check)
+
+    def _run(self, data_dir: Path, playbook: str, extravars: dict[str, Any], label: str, limit: str | None,
+             inventory: Path | None, check: bool) -> PlaybookResult:
         data_dir.mkdir(parents=True, exist_ok=True)
+        process_file = data_dir / processes.PROCESS_FILE
+        group: list[processes.Group] = []
         log = (data_dir / "events.jsonl").open("a", encoding="utf-8")
         failures: list[HostFailure] = []
         facts: dict[str, dict[str, Any]] = {}
@@ -142,6 +170,12 @@ class Runner:
         changes: list[dict[str, Any]] = []
 
         def handler(event: dict[str, Any]) -> bool:
+            if not group:
+                g = processes.Group.read(process_file)
+                if g is not None:
+                    group.append(g)
+                    if self.on_process is not None:
+                        self.on_process(label, g, True)
             data = event.get("event_data", {})
             kind = event.get("event", "")
             res = data.get("res") or {}
@@ -187,14 +221,23 @@ class Runner:
                 limit=limit,
                 forks=settings.forks if settings.fast else 5,
                 timeout=settings.timeout,
-                envvars=self.env(),
+                envvars={**self.env(), "JIYUE_PROCESS_FILE": str(process_file)},
                 event_handler=handler,
                 cmdline="--check --diff" if check else None,
                 quiet=True,
                 suppress_env_files=True,
             )
+        except BaseException:
+            # interrupted, or the event handler failed (a full disk): the playbook's group ends
+            # before the driver goes on
+            started = group[0] if group else processes.Group.read(process_file)
+            if started is not None:
+                processes.end_group(started, grace=5)
+            raise
         finally:
             log.close()
+            if group and self.on_process is not None:
+                self.on_process(label, group[0], False)
         stats: dict[str, dict[str, int]] = {}
         for key, per_host in (r.stats or {}).items():
             if isinstance(per_host, dict):

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import testinfra
 
 from jiyue.registry.schema import System
 
-from . import consolidate, probes, tools_on_path
+from . import consolidate, probes, processes, tools_on_path
 
 PORTS = {"nginx": 80, "postgresql": 5432}
 HTTP_REQUESTS = [[80, "/"]]
@@ -172,14 +173,31 @@ def write_suite(directory: Path, system: str, exp: dict[str, Any]) -> Path:
     return path
 
 
-def run_suite(directory: Path, system: str, timeout: int = 900) -> SuiteResult:
+def run_suite(directory: Path, system: str, timeout: int = 900, *, run_id: str = "",
+              on_process: Callable[[str, processes.Group, bool], None] | None = None) -> SuiteResult:
+    """Run the suite against ``directory``'s expectations, as a process group of the run's
+    (``run_id`` in its environment, recorded through ``on_process``, ended with its driver)."""
     junit = directory / "junit.xml"
     tools_on_path()
-    env = {**os.environ, "JIYUE_EXPECTATIONS": str(directory / "expectations.json")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "--rootdir", str(SUITE),
-         "-o", "addopts=", "-o", "testpaths=", f"--junitxml={junit}"],
-        capture_output=True, text=True, timeout=timeout, cwd=directory, env=env)
+    env = {**os.environ, "JIYUE_EXPECTATIONS": str(directory / "expectations.json"), processes.MARKER: run_id}
+    argv = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "--rootdir", str(SUITE),
+            "-o", "addopts=", "-o", "testpaths=", f"--junitxml={junit}"]
+    proc = subprocess.Popen(processes.owned(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=directory, env=env, start_new_session=True)
+    group = processes.Group(proc.pid, processes.start_time(proc.pid) or 0)
+    label = f"{system}-verification"
+    if on_process is not None:
+        on_process(label, group, True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException:
+        processes.terminate([group])
+        proc.wait()
+        raise
+    finally:
+        if on_process is not None:
+            on_process(label, group, False)
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     (directory / "pytest.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if not junit.exists():
         return SuiteResult(system, 0, 1, [f"the suite did not run: {proc.stdout[-400:]}{proc.stderr[-400:]}"],

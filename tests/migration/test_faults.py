@@ -16,8 +16,19 @@ migration keys all agree with the state).
 - the source written to while replicate runs: the cutover's freeze and final sync bring every
   row and file written before the freeze onto the target, verified against the frozen source.
 
+- a target unreachable from the middle of replicate on (its link down): the step fails, and when
+  the driver exits no source still grants the run's key; with the link back, the next run is
+  verified with no key left anywhere;
+- the state database on a tiny file system that fills while replicate runs: ``jiyue migrate
+  run`` says the disk is full (exit 3, no traceback), no key is left granted, and with space
+  freed the same command resumes and is verified.
+
+A resumed run first ends whatever the killed one left running (its recorded process groups and
+every process carrying its run id), and waits for it, before its first step.
+
 The departments are small ones that no other lab of the test suite or the demo uses
-(foreign-affairs, forestry, qingniwaqiao-street, cac), each scenario on systems of its own.
+(foreign-affairs, forestry, qingniwaqiao-street, cac, zhoushuizi-street, xigang-edu), each
+scenario on systems of its own.
 A full migration of one system takes about a minute of mostly waiting on ssh round trips, so the
 scenarios run concurrently (a bounded pool started by the module fixture; each test waits for
 its own scenario and reports its failures).
@@ -25,6 +36,7 @@ its own scenario and reports its failures).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -44,7 +56,8 @@ from typing import Any
 
 import pytest
 
-from migration import probes
+from lab.gate import LabFlows
+from migration import probes, processes
 from migration.engine import Engine, service_name
 from migration.inventory import Connection, read_outputs
 from migration.run import Sources, run_systems
@@ -53,7 +66,7 @@ from migration.state import State, Store
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_NAME = "fault"
-DEPARTMENTS = ["foreign-affairs", "forestry", "qingniwaqiao-street", "cac"]
+DEPARTMENTS = ["foreign-affairs", "forestry", "qingniwaqiao-street", "cac", "zhoushuizi-street", "xigang-edu"]
 #: scenarios at once: each is mostly ssh latency, the machine has 2 cores
 PARALLEL = 3
 SCENARIO_TIMEOUT = 900
@@ -108,7 +121,7 @@ def driver(fl: FaultLab, name: str, systems: list[str], *, hook: Callable[[str, 
            progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[Engine, Store]]:
     """One driver run over the state ``<tmp>/<name>/state.db``, set up as ``jiyue migrate run``
     sets it up (a second ``driver`` on the same name resumes from that state)."""
-    with run_systems(fl.model, Sources(fl.outputs, fl.conn), fl.tmp / name / "state.db", systems,
+    with run_systems(fl.model, Sources(fl.outputs, fl.conn, LabFlows(fl.lab)), fl.tmp / name / "state.db", systems,
                      argv=["test_faults", name], ip=fl.ip, settings=RunnerSettings(timeout=600), on_event=on_event,
                      hook=hook, progress=progress) as run:
         yield run.engine, run.store
@@ -197,7 +210,7 @@ def cli_argv(*args: Any) -> list[str]:
 
 def kill_mid_wave(fl: FaultLab) -> dict[str, Any]:
     """``jiyue migrate run --department foreign-affairs --cutover`` killed with SIGKILL while the
-    second system replicates, then run again."""
+    second system's replicate playbook runs, then run again."""
     dep = "foreign-affairs"
     systems = [s.id for s in fl.model.departments[dep].systems]
     before = {s: manifest(fl, s) for s in systems}
@@ -220,10 +233,12 @@ def kill_mid_wave(fl: FaultLab) -> dict[str, Any]:
                     try:
                         order = [r[0] for r in db.execute("SELECT system FROM steps ORDER BY seq")]
                         now = dict(db.execute("SELECT id, running_step FROM systems WHERE running_step IS NOT NULL"))
+                        playing = {r[0] for r in db.execute("SELECT label FROM processes WHERE ended_at IS NULL")}
                     except sqlite3.OperationalError:  # tables not created yet
                         continue
-                if order and any(s != order[0] and step == "replicate" for s, step in now.items()):
-                    victim = next(s for s, step in now.items() if s != order[0])
+                # killed while the second system's replicate playbook runs
+                victim = next((s for s, step in now.items() if s != order[0] and step == "replicate"
+                               and f"{s}-replicate" in playing), None) if order else None
             os.kill(proc.pid, signal.SIGKILL)
         finally:
             if proc.poll() is None:
@@ -232,19 +247,54 @@ def kill_mid_wave(fl: FaultLab) -> dict[str, Any]:
     assert proc.returncode == -signal.SIGKILL
     with closing(sqlite3.connect(state)) as db:
         first = db.execute("SELECT seq, system, step, outcome FROM steps ORDER BY seq").fetchall()
+        killed_run = db.execute("SELECT id FROM runs WHERE finished_at IS NULL").fetchone()[0]
+        recorded = db.execute("SELECT pid, label FROM processes WHERE run_id=? AND ended_at IS NULL",
+                              (killed_run,)).fetchall()
+    playbook = next(pid for pid, label in recorded if label == f"{victim}-replicate")
+    # the kernel ends the playbook with its driver (its parent's death signal)
+    for _ in range(100):
+        if processes.start_time(playbook) is None:
+            break
+        time.sleep(0.1)
+    assert processes.start_time(playbook) is None, f"the killed driver's playbook (pid {playbook}) lives on"
+    # a straggler of the killed run that ignores SIGTERM (as a process stuck in a system call
+    # would): the resumed run must end it, and wait for it, before its first step
+    straggler = subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 1; done"], start_new_session=True,
+                                 env={**os.environ, processes.MARKER: killed_run})
+    ended_at: list[float] = []
+
+    def watch() -> None:
+        straggler.wait()
+        ended_at.append(time.time())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     done_before = {(s, step) for _, s, step, outcome in first if outcome == "ok"}
     interrupted = [(s, step) for _, s, step, outcome in first if outcome is None]
     assert interrupted == [(victim, "replicate")], first
     assert any(s != victim for s, _ in done_before)
 
-    again = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=700)
+    try:
+        again = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=700)
+    finally:
+        if straggler.poll() is None:
+            straggler.kill()
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    watcher.join(5)
+    assert processes.of_run(killed_run) == [], "a process of the killed run survived the resumed run"
     with closing(sqlite3.connect(state)) as db:
-        steps = db.execute("SELECT seq, system, step, outcome FROM steps ORDER BY seq").fetchall()
-    second = [(s, step) for seq, s, step, _ in steps if seq > first[-1][0]]
+        steps = db.execute("SELECT seq, system, step, outcome, started_at FROM steps ORDER BY seq").fetchall()
+        unended = db.execute("SELECT pid FROM processes WHERE run_id=? AND ended_at IS NULL", (killed_run,)).fetchall()
+    assert unended == [], f"processes of the killed run are still recorded as running: {unended}"
+    resumed_first = next(row for row in steps if row[0] > first[-1][0])
+    assert straggler.returncode == -signal.SIGKILL and ended_at, "the straggler was not ended"
+    assert ended_at[0] <= dt.datetime.fromisoformat(resumed_first[4]).timestamp() + 0.5, \
+        "the resumed run's first step started before the killed run's processes had ended"
+    steps = [row[:4] for row in steps]
+    second = [(s, step) for seq, s, step, _ in steps if seq > first[-1][0] and step != "revoke"]
     assert not set(second) & done_before, f"steps finished before the kill were run again: {set(second) & done_before}"
     assert second[0] == (victim, "replicate"), "the interrupted step is the first one run again"
-    ok = Counter((s, step) for _, s, step, outcome in steps if outcome == "ok")
+    ok = Counter((s, step) for _, s, step, outcome in steps if outcome == "ok" and step != "revoke")
     assert max(ok.values()) == 1, ok
     for s in systems:
         assert ok[(s, "verify")] == 1
@@ -482,6 +532,99 @@ def written_during_replicate(fl: FaultLab) -> dict[str, Any]:
     return {"rows": len(written["rows"]), "files": len(written["files"]), "verify": out.steps[-1].message}
 
 
+def grants_left(fl: FaultLab, engine: Engine, system: str) -> list[str]:
+    """The sources of ``system`` that still grant a migration key."""
+    return [p["source"] for p in engine.pairs(engine.model.systems[system])
+            if fl.sh(p["source"], "grep -c 'jiyue-migration:' /root/.ssh/authorized_keys || true").strip() != "0"]
+
+
+def target_lost(fl: FaultLab) -> dict[str, Any]:
+    """xigang-edu-web's target loses its link (eth0 down, not restored) when its files start to be
+    pulled: replicate fails, and by the time the driver has exited no source grants the run's key
+    (the playbook's own revoke never ran on the lost target). With the link back, the next run
+    takes back what the lost target kept and is verified."""
+    system = "xigang-edu-web"
+    before = manifest(fl, system)
+    downed: list[str] = []
+
+    def on_event(record: dict[str, Any]) -> None:
+        if (record["event"] == "playbook_on_task_start" and not downed
+                and str(record.get("task", "")).startswith("Pull each data directory")):
+            target = engine.pairs(engine.model.systems[system])[0]["target"]
+            fl.sh(target, "ip link set eth0 down")
+            downed.append(target)
+
+    try:
+        with driver(fl, "lost", [system], on_event=on_event) as (engine, store):
+            out = engine.drive(system, State.verified)
+            assert downed, "the target's link was never cut"
+            assert out.state is State.prechecked, f"{out.state}: {out.error}"
+            steps = [(r.step, r.ok) for r in out.steps]
+            assert steps[:2] == [("precheck", True), ("replicate", False)], steps
+            assert "revoke" in [s["step"] for s in store.steps(system)], "no revoke after the lost target"
+        left = grants_left(fl, engine, system)
+        assert left == [], f"the run's key is still granted on {left} after the driver exited"
+    finally:
+        for target in downed:
+            gateway = fl.plan.host(target).gateway
+            fl.sh(target, f"ip link set eth0 up && ip route replace default via {gateway} dev eth0")
+    with driver(fl, "lost", [system]) as (engine, store):
+        out = engine.drive(system, State.verified)
+        assert out.state is State.verified, f"{out.state}: {out.error}"
+        assert_settled(fl, engine, store, system, State.verified)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"failed with": steps, "then": out.state.value}
+
+
+def state_disk_full(fl: FaultLab) -> dict[str, Any]:
+    """``jiyue migrate run`` with its state (and runs) on a 16 MiB tmpfs that is filled while
+    zhoushuizi-street-portal replicates: it says the disk is full (exit 3), never a traceback,
+    and leaves no key granted; with the space back, the same command resumes and is verified."""
+    system = "zhoushuizi-street-portal"
+    before = manifest(fl, system)
+    mount = fl.tmp / "statefs"
+    mount.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "jiyue-statefs", str(mount)], check=True)
+    state = mount / "state.db"
+    argv = cli_argv("migrate", "run", "--system", system, "--cutover", "--lab", LAB_NAME, "--state", state)
+    try:
+        with (fl.tmp / "statefs.log").open("w") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            deadline = time.monotonic() + 300
+            filled = False
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                if not filled and state.exists():
+                    with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=5)) as db:
+                        try:
+                            now = db.execute("SELECT running_step FROM systems WHERE id=?", (system,)).fetchone()
+                        except sqlite3.OperationalError:
+                            continue
+                    if now and now[0] == "replicate":
+                        subprocess.run(["dd", "if=/dev/zero", f"of={mount}/fill", "bs=64k"], capture_output=True)
+                        filled = True
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        output = (fl.tmp / "statefs.log").read_text()
+        assert filled, "the state's disk was never filled"
+        assert proc.returncode == 3, f"exit {proc.returncode}: {output[-2000:]}"
+        assert "Traceback" not in output, output[-3000:]
+        assert "full" in output, output[-2000:]
+        with driver(fl, "statefs-check", [system]) as (engine, _):
+            left = grants_left(fl, engine, system)
+        assert left == [], f"the run's key is still granted on {left} after the driver exited"
+        (mount / "fill").unlink()
+        again = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        with driver(fl, "statefs-check", [system]) as (engine, _), Store.open(state, write=False) as store:
+            assert_settled(fl, engine, store, system, State.verified)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"first": output.strip().splitlines()[-3:], "then": "verified"}
+
+
 SCENARIOS: dict[str, Callable[[FaultLab], dict[str, Any]]] = {
     "kill": kill_mid_wave,  # the longest first
     "writer": written_during_replicate,
@@ -489,16 +632,29 @@ SCENARIOS: dict[str, Callable[[FaultLab], dict[str, Any]]] = {
     "sshd": sshd_killed,
     "link": link_cut,
     "full": disk_full,
+    "lost": target_lost,
+    "statefs": state_disk_full,
 }
 
 
 @pytest.fixture(scope="module")
-def scenarios(fault_lab: FaultLab) -> Iterator[dict[str, Future[dict[str, Any]]]]:
+def scenarios(fault_lab: FaultLab, request: pytest.FixtureRequest) -> Iterator[dict[str, Future[dict[str, Any]]]]:
+    """The scenarios of the tests selected (``-k``), started at once in a bounded pool."""
+    selected = {getattr(item.function, "scenario", None) for item in request.session.items
+                if item.module is request.module}
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="fault") as pool:
-        futures = {name: pool.submit(fn, fault_lab) for name, fn in SCENARIOS.items()}
+        futures = {name: pool.submit(fn, fault_lab) for name, fn in SCENARIOS.items() if name in selected}
         yield futures
     print(f"\nfault scenarios: {time.monotonic() - started:.0f} s")
+
+
+def scenario(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The scenario a test waits for (the module fixture starts only those of selected tests)."""
+    def mark(test: Callable[..., None]) -> Callable[..., None]:
+        test.scenario = name  # type: ignore[attr-defined]
+        return test
+    return mark
 
 
 def outcome(scenarios: dict[str, Future[dict[str, Any]]], name: str) -> dict[str, Any]:
@@ -510,25 +666,42 @@ def outcome(scenarios: dict[str, Future[dict[str, Any]]], name: str) -> dict[str
 # --------------------------------------------------------------------------- the tests
 
 
+@scenario("kill")
 def test_kill_9_mid_wave_then_resume(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "kill")
 
 
+@scenario("verify")
 def test_injected_verification_failure_rolls_back(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "verify")
 
 
+@scenario("full")
 def test_target_disk_full(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "full")
 
 
+@scenario("link")
 def test_link_cut_and_restored_during_replicate(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "link")
 
 
+@scenario("sshd")
 def test_sshd_killed_on_the_target_mid_cutover(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "sshd")
 
 
+@scenario("writer")
 def test_source_written_during_replicate(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "writer")
+
+
+@scenario("lost")
+def test_target_unreachable_mid_replicate_leaves_no_grant(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "lost")
+
+
+@scenario("statefs")
+def test_state_on_a_full_disk(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "statefs")
+

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from lab.gate import LabFlows
 from migration import consolidate
 from migration.run import Sources, run_systems
 from migration.state import State
@@ -228,8 +229,8 @@ def test_trees_that_differ_are_refused_before_anything_is_copied(pilot_run, city
                                                  else s for s in audit.systems]})
     bare = dataclasses.replace(model, departments={**model.departments, "audit": audit})
     before = _digests(city_lab)
-    with run_systems(bare, Sources.from_lab(lab.dir, lab.name), tmp_path / "state.db", ["audit-ao"],
-                     argv=["test"]) as run:
+    where = Sources.from_lab(lab.dir, lab.name).with_flows(LabFlows(lab))
+    with run_systems(bare, where, tmp_path / "state.db", ["audit-ao"], argv=["test"]) as run:
         out = run.engine.drive("audit-ao", State.verified)
     assert out.state is State.planned
     assert "audit-ao-web1 and audit-ao-web2 hold different trees" in out.error

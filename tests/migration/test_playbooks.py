@@ -126,6 +126,7 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     from jiyue.registry import load_city
     from lab import Lab
     from lab.bringup import lab_up
+    from lab.migrations import open_migration
     from migration.inventory import Connection, build_inventory, read_outputs, write_inventory
 
     tmp = tmp_path_factory.mktemp("pbk")
@@ -133,6 +134,10 @@ def pbk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PbkLab]:
     ip = ip_plan(model)
     with lab_up(Lab(LAB_NAME, progress=lambda _: None), model, ip, ["audit"], city_targets(model, ip)) as up:
         lab = up.lab
+        # the playbooks are driven here without the engine: the migration flows it would open
+        for system in model.departments["audit"].systems:
+            if system.legacy_hosts and up.plan.migrations.get(system.id):
+                open_migration(lab, system.id)
         inventory = build_inventory(model, ip, read_outputs(lab.dir / "outputs.json"), Connection.from_lab(lab.dir),
                                     departments=["audit"])
         inventory_path = write_inventory(inventory, tmp / "inventory.yml")
