@@ -185,17 +185,17 @@ def check(
 def rules(
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
-    """List the pack's rules and host checks: severity, enforcement, MLPS 2.0 clause, requirements."""
+    """List the pack's rules and host checks: severity, enforcement, citation, requirements."""
     metas = [m.META for m in ALL] + list(HOST_RULES.values())
     if fmt is TextJson.json:
         print_json([m.as_dict() for m in metas])
         return
-    t = Table(title="Policy pack rules and host checks (GB/T 22239-2019 level 3)")
-    for col in ("rule", "kind", "severity", "enforcement", "clause", "requirements"):
+    t = Table(title="Policy pack rules and host checks, with what each cites")
+    for col in ("rule", "kind", "severity", "enforcement", "cites", "requirements"):
         t.add_column(col)
     for m in metas:
         kind = "host" if m.name.startswith("jiyue-host-") else m.kind
-        t.add_row(m.name, kind, m.severity, m.enforcement, m.control, ", ".join(m.requirements))
+        t.add_row(m.name, kind, m.severity, m.enforcement, m.citation.text, ", ".join(m.requirements))
     out().print(t)
 
 

@@ -33,12 +33,11 @@ from typing import Any, Literal
 
 import pulumi
 
+from .citations import Citation
 from .city import CityError, CityFacts, StackInfo, load_facts, unknown_stack
 
 PACK_DIR = Path(__file__).resolve().parent
 FACTS_ENV = "JIYUE_FACTS"
-FRAMEWORK_NAME = "MLPS 2.0 (GB/T 22239-2019)"
-FRAMEWORK_VERSION = "2019, level 3"
 ZONES = ("intranet", "extranet")
 LABEL_KEYS = ("department", "system", "classification")
 
@@ -58,20 +57,19 @@ class RuleMeta:
     description: str
     severity: SeverityName
     enforcement: Level
-    control: str  # the GB/T 22239-2019 clause, e.g. "8.1.3.1 a)"
-    control_title: str  # what that clause says, short
+    citation: Citation  # its authority: an MLPS clause and item, the city's plan, or 分级保护 (citations.py)
     requirements: tuple[str, ...]  # ids in docs/requirements.md
     remediation: str
     kind: Kind = "resource"
 
     @property
     def tags(self) -> list[str]:
-        return [*self.requirements, f"mlps:{self.control}"]
+        return [*self.requirements, *self.citation.tags]
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "severity": self.severity,
-                "enforcement": self.enforcement, "control": self.control, "control_title": self.control_title,
-                "framework": FRAMEWORK_NAME, "requirements": list(self.requirements),
+                "enforcement": self.enforcement, "citation": self.citation.as_dict(),
+                "requirements": list(self.requirements),
                 "remediation": self.remediation, "kind": self.kind}
 
 

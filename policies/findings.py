@@ -1,4 +1,4 @@
-"""Findings: a violation with everything security staff need beside it (control, remediation,
+"""Findings: a violation with everything security staff need beside it (citation, remediation,
 department, waiver), and the result of judging one or more stacks."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .city import StackInfo
-from .core import FRAMEWORK_NAME, name_labels, name_of_urn
+from .core import name_labels, name_of_urn
 from .hosts.rules import HOST_RULES
 from .rules import BY_NAME
 from .waivers import Waiver
@@ -46,8 +46,8 @@ class Finding:
         m = BY_NAME.get(self.rule)
         if m is None and self.rule in HOST_RULES:
             return HOST_RULES[self.rule].as_dict()
-        return m.META.as_dict() if m else {"name": self.rule, "control": "", "control_title": "",
-                                            "requirements": [], "remediation": "", "framework": FRAMEWORK_NAME}
+        return m.META.as_dict() if m else {"name": self.rule, "citation": None, "requirements": [],
+                                            "remediation": ""}
 
     def as_dict(self) -> dict[str, Any]:
         m = self.meta
@@ -56,7 +56,7 @@ class Finding:
             "resource_type": self.resource_type, "resource_name": self.resource_name,
             "department": self.department, "zone": self.zone, "site": self.site,
             "enforcement": self.enforcement, "severity": self.severity,
-            "control": {"framework": FRAMEWORK_NAME, "clause": m["control"], "title": m["control_title"]},
+            "citation": m["citation"],
             "requirements": m["requirements"], "remediation": m["remediation"],
             "waived": self.waived, "waiver": self.waiver.as_dict() if self.waiver else None,
             "expired_waiver": self.expired_waiver.as_dict() if self.expired_waiver else None,

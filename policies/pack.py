@@ -2,10 +2,10 @@
 
 ``policies()`` turns every rule module into a ``ResourceValidationPolicy`` or a
 ``StackValidationPolicy`` carrying its severity, enforcement level, compliance framework entry
-(MLPS 2.0 clause), requirement ids (as tags) and remediation steps: all fields the installed
-pulumi-policy supports. ``judge_direct()`` runs the same rule functions in-process over resource
-dicts (tests, the benchmark's "direct" figure). What the pack changes inside pulumi-policy is in
-``sdk.py``, for one version only.
+(its citation: an MLPS 2.0 clause, the city's plan or 分级保护), requirement ids (as tags) and
+remediation steps: all fields the installed pulumi-policy supports. ``judge_direct()`` runs the
+same rule functions in-process over resource dicts (tests, the benchmark's "direct" figure). What
+the pack changes inside pulumi-policy is in ``sdk.py``, for one version only.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import pulumi_policy as pp
 
-from .core import FRAMEWORK_NAME, FRAMEWORK_VERSION, Context, Resource, RuleMeta, context_for
+from .core import Context, Resource, RuleMeta, context_for
 from .rules import ALL
 from .sdk import PolicyList, request_cache
 
@@ -32,8 +32,7 @@ CONFIG_PROPERTIES: dict[str, dict[str, Any]] = {
 
 
 def _framework(meta: RuleMeta) -> pp.PolicyComplianceFramework:
-    return pp.PolicyComplianceFramework(name=FRAMEWORK_NAME, version=FRAMEWORK_VERSION,
-                                        reference=meta.control, specification=meta.control_title)
+    return pp.PolicyComplianceFramework(**meta.citation.compliance_framework())
 
 
 def _resource_validate(mod: ModuleType) -> pp.ResourceValidation:

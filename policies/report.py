@@ -1,6 +1,6 @@
 """Reports of a policy check: text for a terminal, JSON for tools, SARIF 2.1.0 for code-scanning
 tools, HTML for security staff (summary by severity and department, then every finding with its
-resource, rule, control, remediation and waiver; waived findings apart)."""
+resource, rule, citation, remediation and waiver; waived findings apart)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .core import FRAMEWORK_NAME
 from .findings import SEVERITY_ORDER, Finding, Report
 from .rules import ALL
 
@@ -24,13 +23,18 @@ def _order(f: Finding) -> tuple:
     return (f.enforcement != "mandatory", SEVERITY_ORDER.index(sev), f.department, f.rule, f.urn)
 
 
+def _cited(f: Finding) -> str:
+    c = f.meta["citation"]
+    return c["text"] if c else "(no rule of this name)"
+
+
 def render_text(report: Report) -> str:
     lines: list[str] = []
     for f in sorted(report.active, key=_order):
         where = f.urn or f"stack {f.stack}"
         lines.append(f"[{f.enforcement} {f.severity}] {f.rule}: {f.message}")
         lines.append(f"    at {where}")
-        lines.append(f"    control {FRAMEWORK_NAME} {f.meta['control']}; fix: {f.meta['remediation']}")
+        lines.append(f"    cites {_cited(f)}; fix: {f.meta['remediation']}")
         if f.expired_waiver:
             lines.append(f"    waiver expired {f.expired_waiver.expires} (approved by {f.expired_waiver.approver})")
     if report.waived:
@@ -58,16 +62,17 @@ def render_json(report: Report) -> str:
 
 def _sarif_rule(mod: Any) -> dict[str, Any]:
     m = mod.META
+    c = m.citation
     return {
         "id": m.name, "name": m.name,
         "shortDescription": {"text": m.description},
-        "fullDescription": {"text": f"{m.description} ({FRAMEWORK_NAME} {m.control}: {m.control_title})"},
+        "fullDescription": {"text": f"{m.description} ({c.text}: {c.says})"},
         "help": {"text": m.remediation, "markdown": f"**Remediation**: {m.remediation}\n\n"
-                                                    f"**Control**: {FRAMEWORK_NAME} {m.control} {m.control_title}"},
+                                                    f"**Cites**: {c.text}: {c.says}"},
         "defaultConfiguration": {"level": "error" if m.enforcement == "mandatory" else "warning"},
         "properties": {"tags": ["security", *m.tags], "severity": m.severity, "enforcement": m.enforcement,
                        "security-severity": _SECURITY_SEVERITY.get(m.severity, "5.0"),
-                       "control": m.control, "requirements": list(m.requirements)},
+                       "citation": c.as_dict(), "requirements": list(m.requirements)},
     }
 
 
@@ -119,7 +124,7 @@ def render_html(report: Report) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     tpl = env.get_template("report.html.j2")
     return tpl.render(r=report, d=report.as_dict(), active=sorted(report.active, key=_order),
-                      waived=sorted(report.waived, key=_order), framework=FRAMEWORK_NAME,
+                      waived=sorted(report.waived, key=_order),
                       rules=[m.META for m in ALL])
 
 

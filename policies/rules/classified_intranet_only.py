@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import secrecy
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -11,8 +12,8 @@ META = RuleMeta(
     description="Resources of classified (涉密) systems are only in intranet stacks.",
     severity="critical",
     enforcement="mandatory",
-    control="8.2.2.1 a)",
-    control_title="云计算扩展 网络架构: 云计算平台不承载高于其安全保护等级的业务应用系统",
+    citation=secrecy("涉密信息系统不得接入互联网及其他公共信息网络: classified systems live on the "
+                     "intranet only, physically separated from the Internet and the extranet (T4.4)"),
     requirements=("G8", "T4.4"),
     remediation="Deploy the classified system in its department's intranet stack; if part of it must "
                 "face the extranet, split that part into its own non-classified system.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import secrecy
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -11,8 +12,8 @@ META = RuleMeta(
     description="Volumes (and boot volumes) of classified systems use an encrypted volume type.",
     severity="critical",
     enforcement="mandatory",
-    control="8.1.4.8 b)",
-    control_title="数据保密性: 采用密码技术保证重要数据在存储过程中的保密性",
+    citation=secrecy("涉密信息的存储采取加密保护: classified data at rest is encrypted (which "
+                     "cryptography is for the secrecy administration to approve)"),
     requirements=("G8", "T4.4"),
     remediation="Set volume_type to an encrypted volume class of city.yaml (encrypted, or "
                 "encrypted-replicated when the system needs DR) and recreate the volume.",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -19,8 +20,7 @@ META = RuleMeta(
     description="Every system with an RPO/RTO has resources in its department's DR-site stack.",
     severity="high",
     enforcement="mandatory",
-    control="8.1.4.9 b)",
-    control_title="数据备份恢复: 应提供异地实时备份功能，利用通信网络将重要数据实时备份至备份场地",
+    citation=mlps("8.1.4.9 b)", "应提供异地实时备份功能，利用通信网络将重要数据实时备份至备份场地"),
     requirements=("T3.1",),
     remediation="Declare the system's standby in the department's <zone>-dr-<department> stack (a "
                 "replicated volume type, standby networks and capacity by its RTO), labelled system=<id>.",

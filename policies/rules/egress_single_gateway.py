@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 from .intranet_no_external_gateway import has_gateway
 
@@ -14,8 +15,7 @@ META = RuleMeta(
                 "every department reaches the Internet through the city's controlled egress.",
     severity="critical",
     enforcement="mandatory",
-    control="8.1.3.1 a)",
-    control_title="边界防护: 跨越边界的访问和数据流通过边界设备提供的受控接口进行通信",
+    citation=mlps("8.1.3.1 a)", "应保证跨越边界的访问和数据流通过边界设备提供的受控接口进行通信"),
     requirements=("T3.5", "G8"),
     remediation="Remove the gateway from the department's router and attach the department's extranet "
                 "segment to the extranet zone router with a router interface; Internet traffic leaves "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import plan
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -20,8 +21,8 @@ META = RuleMeta(
                 "(备案): filing record, resource catalog with its sharing list, requirement list (G6).",
     severity="high",
     enforcement="mandatory",
-    control="8.1.10.1 d)",
-    control_title="定级和备案: 将备案材料报主管部门和相应公安机关备案",
+    citation=plan("G6", "备案: a project asking for construction or O&M money files its resource catalog, "
+                        "requirement list and sharing list, else it is not approved and gets no money"),
     requirements=("G6",),
     remediation="Complete the system's filing in the registry (`jiyue filing check` lists what is "
                 "missing) and have it approved before deploying.",

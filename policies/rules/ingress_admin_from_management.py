@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 from ._net import ADMIN_PORTS, DB_PORTS, SECGROUP_RULE, ingress
 
@@ -13,8 +14,7 @@ META = RuleMeta(
                 "ports only from that range or from a named security group (the system's own app tier).",
     severity="high",
     enforcement="mandatory",
-    control="8.1.4.4 c)",
-    control_title="入侵防范: 通过设定终端接入方式或网络地址范围对通过网络进行管理的管理终端进行限制",
+    citation=mlps("8.1.4.4 c)", "应通过设定终端接入方式或网络地址范围对通过网络进行管理的管理终端进行限制"),
     requirements=("G8",),
     remediation="Set remote_ip_prefix to the site's management range (addressing.management in "
                 "city.yaml) for SSH/RDP; for database ports use the management range or "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 from ._net import PORTED, SECGROUP_RULE, ingress
 
@@ -13,8 +14,8 @@ META = RuleMeta(
                 "(rules between members of one security group are fine).",
     severity="high",
     enforcement="mandatory",
-    control="8.1.3.2 a)",
-    control_title="访问控制: 默认情况下除允许通信外受控接口拒绝所有通信",
+    citation=mlps("8.1.3.2 a)", "应在网络边界或区域之间根据访问控制策略设置访问控制规则，"
+                  "默认情况下除允许通信外受控接口拒绝所有通信"),
     requirements=("G8",),
     remediation="Name the protocol and the ports the system declares; security groups deny by default.",
 )

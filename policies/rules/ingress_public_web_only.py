@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 from ._net import SECGROUP_RULE, ingress
 
@@ -13,8 +14,7 @@ META = RuleMeta(
                 "to a public-facing system on the extranet.",
     severity="critical",
     enforcement="mandatory",
-    control="8.1.3.2 c)",
-    control_title="访问控制: 对源地址、目的地址、源端口、目的端口和协议等进行检查，以允许/拒绝数据包进出",
+    citation=mlps("8.1.3.2 c)", "应对源地址、目的地址、源端口、目的端口和协议等进行检查，以允许/拒绝数据包进出"),
     requirements=("G8", "T3.5"),
     remediation="Narrow remote_ip_prefix to the sources that need the service, or, for a public web "
                 "system, open only TCP 80/443 and mark the system public_facing in the registry.",

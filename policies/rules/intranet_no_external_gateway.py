@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -11,8 +12,8 @@ META = RuleMeta(
     description="An intranet router has no external gateway: the intranet never reaches the Internet.",
     severity="critical",
     enforcement="mandatory",
-    control="8.1.3.1 a)",
-    control_title="边界防护: 跨越边界的访问和数据流通过边界设备提供的受控接口进行通信",
+    citation=mlps("8.1.2.1 d)", "应避免将重要网络区域部署在边界处，"
+                  "重要网络区域与其他网络区域之间应采取可靠的技术隔离手段"),
     requirements=("T3.3", "G8"),
     remediation="Remove externalNetworkId/externalFixedIps/externalSubnetIds from the router; intranet "
                 "segments attach to the intranet zone router with router interfaces only.",

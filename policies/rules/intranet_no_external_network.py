@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta, truthy
 
 META = RuleMeta(
@@ -12,8 +13,8 @@ META = RuleMeta(
     description="No intranet network is external or provider-mapped; no intranet port sits on an external network.",
     severity="critical",
     enforcement="mandatory",
-    control="8.1.2.1 d)",
-    control_title="网络架构: 重要网络区域与其他网络区域之间应采取可靠的技术隔离手段",
+    citation=mlps("8.1.2.1 d)", "应避免将重要网络区域部署在边界处，"
+                  "重要网络区域与其他网络区域之间应采取可靠的技术隔离手段"),
     requirements=("T3.3", "G8"),
     remediation="Use tenant (VXLAN) networks on the intranet; set external: false, drop provider segments "
                 "and value_specs provider:*/router:external, and attach ports only to intranet networks.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -11,8 +12,7 @@ META = RuleMeta(
     description="No floating IP, floating IP association or port forwarding on the intranet.",
     severity="critical",
     enforcement="mandatory",
-    control="8.1.3.1 c)",
-    control_title="边界防护: 对内部用户非授权联到外部网络的行为进行检查或限制",
+    citation=mlps("8.1.3.1 c)", "应能够对内部用户非授权联到外部网络的行为进行检查或限制"),
     requirements=("T3.3", "G8"),
     remediation="Delete the floating IP; an intranet system is reached only from the intranet (and its "
                 "administrators only through the intranet bastion).",

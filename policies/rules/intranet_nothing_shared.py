@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta, truthy
 
 META = RuleMeta(
@@ -13,8 +14,7 @@ META = RuleMeta(
                 "and no extranet-labelled resource sits in an intranet stack.",
     severity="high",
     enforcement="mandatory",
-    control="8.2.2.1 b)",
-    control_title="云计算扩展 网络架构: 应实现不同云服务客户虚拟网络之间的隔离",
+    citation=mlps("8.2.2.1 b)", "应实现不同云服务客户虚拟网络之间的隔离"),
     requirements=("T3.3", "G8"),
     remediation="Set shared: false; share an intranet network with a named intranet project through an "
                 "RBAC policy (never target_tenant '*'); move extranet resources to the extranet stack.",

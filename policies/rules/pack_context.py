@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import plan
 from ..city import CityFacts
 from ..core import Context, Resource, RuleMeta, city_or_error
 
@@ -17,8 +18,8 @@ META = RuleMeta(
                 "<zone>-<site>-<department>) and the city's facts are readable (pack config facts or JIYUE_FACTS).",
     severity="high",
     enforcement="mandatory",
-    control="8.1.5.4 a)",
-    control_title="集中管控: 划分出特定的管理区域，对分布在网络中的安全设备或安全组件进行管控",
+    citation=plan("G8", "every security rule judges a stack by its zone and the city's facts: a stack the "
+                        "pack cannot place, or facts it cannot read, fail closed instead of passing unjudged"),
     requirements=("G8",),
     remediation="Name the stack after its zone and site (`jiyue infra stacks` lists them); write the city's "
                 "facts with `jiyue policy facts --out FILE` and give FILE as the pack config facts or in JIYUE_FACTS.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import plan
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -12,8 +13,8 @@ META = RuleMeta(
                 "office, government website) are built only by the city's platform department.",
     severity="medium",
     enforcement="mandatory",
-    control="8.1.10.2 a)",
-    control_title="安全方案设计: 根据安全保护等级选择基本安全措施 (统筹建设, 不重复建设)",
+    citation=plan("T4.5", "common needs are built once, centrally: no department rebuilds a platform the "
+                          "city already provides"),
     requirements=("T4.5", "T3.2", "G5"),
     remediation="Remove the department's own platform and use the city's (run by the platform "
                 "department); ask the programme office if the city's platform lacks something.",

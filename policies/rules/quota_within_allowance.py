@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta, as_int
 
 META = RuleMeta(
@@ -14,8 +15,7 @@ META = RuleMeta(
                 "department's quotas in the registry.",
     severity="medium",
     enforcement="mandatory",
-    control="8.1.2.1 a)",
-    control_title="网络架构: 保证网络设备的业务处理能力满足业务高峰期需要 (资源按配额分配, G5)",
+    citation=mlps("8.2.5.1 a)", "应能对物理资源和虚拟资源按照策略做统一管理调度与分配"),
     requirements=("T3.2", "G5"),
     remediation="Shrink the systems' capacity or raise the department's quotas in its registry file "
                 "(reviewed like code), then preview again.",

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from netaddr import AddrFormatError, IPNetwork
 
+from ..citations import mlps
 from ..core import Context, Resource, RuleMeta
 
 META = RuleMeta(
@@ -13,8 +14,7 @@ META = RuleMeta(
     description="No two subnets of a stack overlap.",
     severity="high",
     enforcement="mandatory",
-    control="8.1.2.1 c)",
-    control_title="网络架构: 划分不同的网络区域，并按照方便管理和控制的原则为各网络区域分配地址",
+    citation=mlps("8.1.2.1 c)", "应划分不同的网络区域，并按照方便管理和控制的原则为各网络区域分配地址"),
     requirements=("T3.3", "T3.4"),
     remediation="Take every subnet's CIDR from the IP plan (`jiyue ipam`); never hand-write one.",
     kind="stack",

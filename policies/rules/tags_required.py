@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..citations import mlps
 from ..core import CLASSIFICATIONS, Context, Resource, RuleMeta, name_labels, tag_labels
 
 META = RuleMeta(
@@ -14,8 +15,7 @@ META = RuleMeta(
                 "<department>/<system>/<classification>/<what>; consistent with its stack and the registry.",
     severity="medium",
     enforcement="mandatory",
-    control="8.1.11.2 a)",
-    control_title="资产管理: 编制并保存与保护对象相关的资产清单，包括资产责任部门、重要程度和所处位置等内容",
+    citation=mlps("8.1.10.2 a)", "应编制并保存与保护对象相关的资产清单，包括资产责任部门、重要程度和所处位置等内容"),
     requirements=("G4", "G8"),
     remediation="Label the resource from the registry: tags department=<id>, system=<id> ('*' for what "
                 "serves all the department's systems) and classification=<classified|internal|public>; "

@@ -23,6 +23,10 @@ def test_analyzer_info_carries_every_rule_with_its_metadata(pack):
     p = info["jiyue-intranet-no-floating-ip"]
     assert p["enforcement"] == "mandatory" and p["severity"] == "critical" and p["type"] == "resource"
     assert p["framework"]["name"].startswith("MLPS 2.0") and p["framework"]["reference"] == "8.1.3.1 c)"
+    assert p["framework"]["specification"].startswith("边界防护: ")
+    filing = info["jiyue-filing-gate"]["framework"]  # the city's plan, not an MLPS clause
+    assert filing["name"].startswith("the city's plan") and filing["reference"] == "G6"
+    assert filing["specification"].startswith("not an MLPS control")
     assert "T3.3" in p["tags"] and p["remediation"]
     assert info["jiyue-dr-counterpart"]["type"] == "stack"
     assert pack.info.name == "jiyue-city-dc" and pack.info.supportsConfig

@@ -88,5 +88,5 @@ def test_html_shows_summaries_findings_and_waivers(facts_file):
     report = check_graphs(graph(), facts=facts_file, mode="direct")
     html = render(report, "html")
     for needle in ("Summary by severity", "Summary by department", "finance", "jiyue-intranet-no-floating-ip",
-                   "8.1.3.1 c)", "Delete the floating IP", "Waived findings", "FAIL"):
+                   "GB/T 22239-2019 8.1.3.1 边界防护 c)", "Delete the floating IP", "Waived findings", "FAIL"):
         assert needle in html

@@ -186,7 +186,7 @@ def test_rule_metadata_is_complete():
         assert m.name.startswith("jiyue-") and m.name.count("-") >= 2
         assert m.severity in ("low", "medium", "high", "critical")
         assert m.enforcement in ("mandatory", "advisory")
-        assert m.control and m.control_title and m.requirements and m.remediation
+        assert m.citation and m.requirements and m.remediation
         assert (m.kind == "stack") == hasattr(mod, "check_stack")
 
 
