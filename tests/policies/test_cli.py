@@ -56,7 +56,7 @@ def test_check_bad_input_exits_2(cli, tmp_path):
 def test_rules_lists_pack_and_host_rules(cli):
     r = cli("policy", "rules", "--format", "json")
     names = {x["name"] for x in json.loads(r.stdout)}
-    assert "jiyue-filing-gate" in names and "jiyue-host-sshd-max-auth-tries" in names and len(names) == 27
+    assert "jiyue-filing-gate" in names and "jiyue-host-sshd-max-auth-tries" in names and len(names) == 28
 
 
 def test_facts_are_written_for_a_real_preview(cli, tmp_path):

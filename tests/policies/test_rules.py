@@ -82,6 +82,18 @@ CASES: dict[str, dict[str, tuple[str, list, bool]]] = {
                                      remoteIpPrefix="10.64.0.0/16")], True),
         "missing": (IN_P, [rule_in(IN_P, "any", remoteIpPrefix=MGMT)], True),  # no protocol = every protocol
     },
+    "jiyue-egress-deny-by-default": {
+        "compliant": (IN_P, [res(IN_P, "networking/secGroup:SecGroup", "finance/finance-budget/internal/security-group",
+                                 {"name": "finance-budget", "deleteDefaultRules": True}),
+                             rule_in(IN_P, "finance/finance-budget/internal/egress-udp-53-intranet-primary-shared",
+                                     direction="egress", protocol="udp", portRangeMin=53, portRangeMax=53,
+                                     remoteIpPrefix="10.64.0.0/24")], False),
+        "violating": (IN_P, [rule_in(IN_P, "finance/finance-budget/internal/egress-tcp-443-internet",
+                                     direction="egress", **tcp(443, remoteIpPrefix="0.0.0.0/0"))],
+                      True),  # the intranet has no Internet
+        "missing": (IN_P, [res(IN_P, "networking/secGroup:SecGroup", "finance/finance-budget/internal/security-group",
+                               {"name": "finance-budget"})], True),  # OpenStack's default egress is kept
+    },
     "jiyue-classified-intranet-only": {
         "compliant": (IN_P, [res(IN_P, "compute/instance:Instance", "vm",
                                  labels("civil-defense", "civil-defense-command", "classified"))], False),
