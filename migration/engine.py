@@ -230,9 +230,13 @@ class Engine:
         try:
             r = self.runner.run("revoke.yml", {"jiyue_run_id": self.run_id, "jiyue_revoke_hosts": hosts},
                                 label=f"{system.id}-revoke", inventory=self.inventory_for(system), spare=True)
-            ok, message = r.ok or not [f for f in r.failures if not f.unreachable], r.summary()
-            detail: dict[str, Any] = {"why": why, "revoked": r.facts, "unreachable":
-                                      sorted({f.host for f in r.failures if f.unreachable})}
+            # what matters is the sources: a lost target holds only the private half, useless
+            # once no source grants it, and taken back by the next precheck's revoke
+            missed = sorted({f.host for f in r.failures})
+            ok = not set(missed) & {p["source"] for p in pairs}
+            message = f"taken back on every source; not reached: {', '.join(missed)}" if missed and ok \
+                else r.summary()
+            detail: dict[str, Any] = {"why": why, "revoked": r.facts, "not_reached": missed}
         except Exception as exc:  # noqa: BLE001 - recorded; the next step's precheck of grants sees the rest
             ok, message, detail = False, f"{type(exc).__name__}: {exc}", {"why": why}
         if seq is not None:

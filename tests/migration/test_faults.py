@@ -27,7 +27,7 @@ A resumed run first ends whatever the killed one left running (its recorded proc
 every process carrying its run id), and waits for it, before its first step.
 
 The departments are small ones that no other lab of the test suite or the demo uses
-(foreign-affairs, forestry, qingniwaqiao-street, cac, zhoushuizi-street, xigang-edu), each
+(foreign-affairs, forestry, qingniwaqiao-street, cac, tourism, xigang-edu), each
 scenario on systems of its own.
 A full migration of one system takes about a minute of mostly waiting on ssh round trips, so the
 scenarios run concurrently (a bounded pool started by the module fixture; each test waits for
@@ -66,7 +66,7 @@ from migration.state import State, Store
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_NAME = "fault"
-DEPARTMENTS = ["foreign-affairs", "forestry", "qingniwaqiao-street", "cac", "zhoushuizi-street", "xigang-edu"]
+DEPARTMENTS = ["foreign-affairs", "forestry", "qingniwaqiao-street", "cac", "tourism", "xigang-edu"]
 #: scenarios at once: each is mostly ssh latency, the machine has 2 cores
 PARALLEL = 3
 SCENARIO_TIMEOUT = 900
@@ -578,9 +578,9 @@ def target_lost(fl: FaultLab) -> dict[str, Any]:
 
 def state_disk_full(fl: FaultLab) -> dict[str, Any]:
     """``jiyue migrate run`` with its state (and runs) on a 16 MiB tmpfs that is filled while
-    zhoushuizi-street-portal replicates: it says the disk is full (exit 3), never a traceback,
+    tourism-agency replicates: it says the disk is full (exit 3), never a traceback,
     and leaves no key granted; with the space back, the same command resumes and is verified."""
-    system = "zhoushuizi-street-portal"
+    system = "tourism-agency"
     before = manifest(fl, system)
     mount = fl.tmp / "statefs"
     mount.mkdir(parents=True, exist_ok=True)
