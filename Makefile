@@ -71,6 +71,7 @@ lint: setup ## ruff, yamllint, ansible-lint (production profile)
 bench: setup ## Run the committed benchmarks and print their figures
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/infra_preview.py
+	$(BIN)/python bench/infra_diff.py
 	$(BIN)/python bench/policy_check.py
 
 bench-lab: setup ## The lab's benchmarks (root; minutes): lab up/down, replicate vs rsync, wave speed

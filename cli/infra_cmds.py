@@ -1,30 +1,40 @@
 """Commands for platform engineers: the Pulumi program's stacks, and its preview offline.
 
 ``jiyue infra preview`` runs the real program (infra/) in-process under ``pulumi.runtime.Mocks``:
-no Pulumi CLI, no OpenStack provider plugin, no cloud. With the CLI and a cloud, run
+no Pulumi CLI, no OpenStack provider plugin, no cloud; ``jiyue infra diff`` runs it for two
+registries and compares them, as ``pulumi preview --diff`` would. With the CLI and a cloud, run
 ``pulumi preview`` on the same program (docs/platform-engineers.md).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import io
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
+from infra.diff import compare
+from infra.diff import text as diff_text
 from infra.plan import PlanError
 from infra.preview import preview_all
 from infra.preview import stacks as city_stacks
 from infra.render import summary as render_summary
 from infra.render import tree
+from jiyue.registry import DEFAULT_CITY, RegistryError, Severity, load_city
 from jiyue.stacks import stack_names
 from jiyue.status import ExitStatus
 
-from .common import CityOption, TextJson, err, exit_with, load, out, print_json
+from .common import CityOption, TextJson, err, exit_with, load, out, print_diagnostics, print_json
 
 PANEL = "Platform engineers"
 
 infra_app = typer.Typer(no_args_is_help=True,
-                        help="The data center's Pulumi program (infra/): its stacks, and an offline preview.")
+                        help="The data center's Pulumi program (infra/): its stacks, an offline preview, "
+                             "and what a registry edit changes.")
 
 
 def register(app: typer.Typer) -> None:
@@ -84,3 +94,80 @@ def preview(
         console.print()
     if len(previews) > 1:
         console.print(render_summary(previews), markup=False)
+
+
+@infra_app.command()
+def diff(
+    base: Annotated[str, typer.Option("--base", help="The registry before the edit: a directory, or a git "
+                                      "revision (e.g. origin/main) of the repository holding --city.")],
+    city: CityOption = None,  # type: ignore[assignment]
+    stack: Annotated[list[str] | None, typer.Option("--stack", "-s", help="Only this stack (repeatable).")] = None,
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+    allow: Annotated[list[str] | None, typer.Option(
+        "--allow", help="A stateful resource (logical name or URN) that may be replaced or deleted (repeatable).")]
+        = None,
+) -> None:
+    """What the registry edit does to the stacks, like `pulumi preview --diff`, before `pulumi up`.
+
+    Runs the program under mocks for the base registry and for --city, and compares them per stack:
+    stacks to create or destroy; resources to create, update (the inputs that change), replace (an
+    input the provider cannot change in place) and delete; a renamed resource is a delete and a
+    create unless it declares an alias of its old name. JSON: {"stacks": [{"stack", "action",
+    "resources": [{"type", "name", "op", "stateful", "inputs"}]}]}. Exits 1 when a stateful
+    resource (volume, server, project, DNS zone, or protected) would be replaced or deleted and
+    neither the registry (the system's retirement) nor --allow says so; 2 for bad input.
+    """
+    city_dir = city or DEFAULT_CITY
+    new = load(city_dir, fmt)
+    with tempfile.TemporaryDirectory(prefix="jiyue-diff-") as tmp:
+        base_dir = _base_registry(base, city_dir, Path(tmp))
+        try:
+            old = load_city(base_dir)
+        except RegistryError as exc:
+            print_diagnostics([d for d in exc.diagnostics if d.severity is Severity.error])
+            err().print(f"--base: {base}: the base registry is not valid (fix it, or compare with another base)",
+                        style="bold red", markup=False)
+            exit_with(ExitStatus.BAD_INPUT)
+        try:
+            result = compare(old, new, list(stack) if stack else None)
+        except (ValueError, PlanError) as exc:
+            err().print(f"--stack: {exc}" if stack and not isinstance(exc, PlanError) else str(exc),
+                        style="bold red", markup=False)
+            exit_with(ExitStatus.BAD_INPUT)
+    if fmt is TextJson.json:
+        print_json(result.as_dict())
+    else:
+        out().print(diff_text(result, allow or ()), markup=False)
+    if result.blocking(allow or ()):
+        exit_with(ExitStatus.FINDINGS)
+
+
+def _base_registry(base: str, city: Path, into: Path) -> Path:
+    """The base registry's directory: ``base`` itself, or the registry at --city's path in the git
+    revision ``base``, extracted under ``into``; exit 2 saying why not."""
+    given = Path(base)
+    if given.is_dir():
+        return given
+    hint = "give a registry directory, or a git revision such as origin/main (`git log` lists them)"
+
+    def git(*args: str, where: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "-C", str(where or city.resolve()), *args], capture_output=True, check=False)
+
+    top = git("rev-parse", "--show-toplevel") if city.is_dir() else None
+    if top is None or top.returncode != 0:
+        _bad(f"--base: {base}: no such directory, and {city} is in no git repository to take a revision from ({hint})")
+    root = Path(top.stdout.decode().strip()).resolve()
+    if git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
+        _bad(f"--base: {base}: no such directory, nor a revision of the repository at {root} ({hint})")
+    rel = city.resolve().relative_to(root).as_posix()
+    archive = git("archive", "--format=tar", base, "--", rel, where=root)
+    if archive.returncode != 0:
+        _bad(f"--base: {base}: the revision has no registry at {rel} (compare with a revision that has one)")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / rel
+
+
+def _bad(message: str) -> NoReturn:
+    err().print(message, style="bold red", markup=False)
+    exit_with(ExitStatus.BAD_INPUT)

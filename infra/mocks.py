@@ -6,6 +6,10 @@ keys). :class:`PreviewMocks` fills in computed outputs plausibly: ids that look 
 (deterministic: a UUID from the stack, type and name), ports' addresses from their fixed IPs, a
 server's address from its port, floating IPs from the external network, and a StackReference's
 outputs from a callback (the foundation's real outputs, run under the same mocks).
+
+Beside the records, the monitor keeps each resource's options that a diff reads
+(:data:`RecordingMonitor.options`, by URN): ``protect``, ``aliases`` resolved to the URNs the
+resource was known by before, ``ignore_changes`` and ``replace_on_changes``.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
         self.records: list[dict[str, Any]] = []
+        self.options: dict[str, dict[str, Any]] = {}
 
     def _record(self, urn: str, typ: str, name: str, parent: str, inputs: dict[str, Any]) -> None:
         self.records.append({"urn": urn, "type": typ, "name": name, "parent": parent or None, "inputs": inputs})
@@ -110,7 +115,23 @@ class RecordingMonitor(MockMonitor):
         obj = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, state)
         self._record(urn, request.type, request.name, request.parent, inputs)
+        self.options[urn] = {"protect": bool(request.protect), "aliases": self._aliases(request),
+                             "ignore_changes": list(request.ignoreChanges),
+                             "replace_on_changes": list(request.replaceOnChanges)}
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
+
+    def _aliases(self, request: Any) -> list[str]:
+        """The URNs a registration's ``aliases`` name: given as URNs, or as specs (a previous name,
+        type or parent) resolved here the way the engine does."""
+        urns = list(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.HasField("urn") or not alias.HasField("spec"):
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urns.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return [u for u in dict.fromkeys(urns) if u]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
         response = super().ReadResource(request)

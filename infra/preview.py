@@ -62,6 +62,7 @@ class StackPreview:
     stack: str
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # by URN: protect, aliases, ... (infra.mocks)
 
     def as_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "resources": self.resources}
@@ -148,7 +149,7 @@ def run_mocked(stack: str, fn: Callable[[], None], mocks: PreviewMocks) -> Stack
         asyncio.set_event_loop(previous)
         if was_enabled:
             gc.enable()
-    return StackPreview(stack=stack, resources=monitor.records, outputs=_plain(outputs or {}))
+    return StackPreview(stack=stack, resources=monitor.records, outputs=_plain(outputs or {}), options=monitor.options)
 
 
 def _has_loop() -> bool:
