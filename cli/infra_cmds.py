@@ -25,7 +25,7 @@ from infra.preview import stacks as city_stacks
 from infra.render import summary as render_summary
 from infra.render import tree
 from jiyue.registry import DEFAULT_CITY, RegistryError, Severity, load_city
-from jiyue.stacks import stack_names
+from jiyue.stacks import stack_names, stacks_to_destroy
 from jiyue.status import ExitStatus
 
 from .common import CityOption, TextJson, err, exit_with, load, out, print_diagnostics, print_json
@@ -46,15 +46,22 @@ def stacks(
     city: CityOption = None,  # type: ignore[assignment]
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
-    """List the stacks: <zone>-<site>-foundation, then <zone>-<site>-<department> for each department."""
+    """List the stacks: <zone>-<site>-foundation, then <zone>-<site>-<department> for each department.
+
+    A department stack whose every system is retired is not built: it is listed last, marked
+    "to destroy" (JSON: "destroy": true).
+    """
     model = load(city, fmt)
     names = stack_names(model)
+    gone = stacks_to_destroy(model)
     if fmt is TextJson.json:
-        print_json([{"stack": str(n), "zone": n.zone.value, "site": n.site.value, "department": n.department}
-                    for n in names])
+        print_json([{"stack": str(n), "zone": n.zone.value, "site": n.site.value, "department": n.department,
+                     "destroy": n in gone} for n in names + gone])
         return
     for n in names:
         out().print(str(n), markup=False)
+    for n in gone:
+        out().print(f"{n}  (to destroy: every system there is retired)", markup=False)
 
 
 @infra_app.command()

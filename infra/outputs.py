@@ -103,7 +103,7 @@ def system_targets(model: CityModel, ip: IpPlan, department: str, zone: Zone | s
             "securityGroups": [security_group_name(system, site)] if hosts else [],
             "ingress": [r.as_dict() for r in ingress_rules(model, ip, system, site)] if hosts else [],
             "volumeClass": volume_class(model, system, site),
-            "backup": backup_schedule(system) if mode else None,
+            "backup": backup_schedule(system, policy),
         }
     return out
 

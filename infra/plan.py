@@ -33,15 +33,16 @@ from jiyue.placement import (
     PlanError,
     dhcp_pool,
     dr_mode,
+    dr_plan_of,
     host_address,
     host_name,
     stack_systems,
 )
 from jiyue.registry import CityModel
-from jiyue.registry.schema import Classification, Department, Service, Site, System, Zone
+from jiyue.registry.schema import Classification, Department, DrPolicy, Service, Site, System, Zone
 
 __all__ = ["ANYWHERE", "HOST_BASE", "HOST_BLOCK", "POSTGRESQL_PORT", "SSH_PORT", "WEB_PORTS", "DrMode",
-           "EgressRule", "PlanError", "dhcp_pool", "dr_mode", "host_address", "host_name", "serves_web",
+           "EgressRule", "PlanError", "dhcp_pool", "dr_mode", "dr_plan_of", "host_address", "host_name", "serves_web",
            "services", "stack_systems"]
 
 #: the rules of the project's own ``default`` group, which Neutron creates with every project
@@ -51,11 +52,11 @@ DEPARTMENT_WIDE = "*"  # the "system" label of a department's resources that ser
 _RANK = {Classification.public: 0, Classification.internal: 1, Classification.classified: 2}
 
 
-def backup_schedule(system: System) -> dict[str, int] | None:
-    """The backup schedule that covers a system's RPO: at least as often as the RPO, at most every 5 minutes."""
-    if system.dr is None:
-        return None
-    return {"intervalMinutes": max(5, system.dr.rpo_minutes), "retentionDays": 30}
+def backup_schedule(system: System, policy: DrPolicy) -> dict[str, int] | None:
+    """The backup schedule of the DR table (:mod:`jiyue.dr`): every RPO minutes; none when the RPO is
+    below the shortest backup interval (replication alone meets it) or the system has no DR needs."""
+    row = dr_plan_of(system, policy)
+    return None if row is None else row.backup()
 
 
 def highest(classifications: list[Classification]) -> Classification:
@@ -125,7 +126,8 @@ def volume_class(model: CityModel, system: System, site: Site) -> str:
     classes = model.city.volume_classes
     declared = system.capacity.volume_class
     need_encrypted = system.classification is Classification.classified or classes[declared].encrypted
-    want_replicated = dr_mode(system, model.city.dr_policy) in (DrMode.hot, DrMode.warm) or classes[declared].replicated
+    row = dr_plan_of(system, model.city.dr_policy)
+    want_replicated = (row is not None and row.replicated) or classes[declared].replicated
 
     def fits(name: str, replicated: bool) -> bool:
         vc = classes[name]

@@ -126,7 +126,7 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
                 name=image, most_recent=True, opts=pulumi.InvokeOutputOptions(provider=scoped)).id
         mode = dr_mode(system, city.dr_policy)
         volume_metadata = {"drMode": mode.value} if mode else {}
-        schedule = backup_schedule(system)
+        schedule = backup_schedule(system, city.dr_policy)
         if mode is DrMode.cold and schedule:
             volume_metadata["backupIntervalMinutes"] = str(schedule["intervalMinutes"])
         args = SystemArgs(
@@ -148,7 +148,7 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
             assert mode is not None and system.dr is not None
             standby = Standby(slab.name("standby"), StandbyArgs(
                 labels=slab, mode=mode, rpo_minutes=system.dr.rpo_minutes, rto_minutes=system.dr.rto_minutes,
-                backup=backup_schedule(system), deployment=args if target["hosts"] else None), opts=scoped_opts)
+                backup=schedule, deployment=args if target["hosts"] else None), opts=scoped_opts)
             deployment = standby.deployment
         if deployment is not None:
             security_groups[args.security_group] = deployment.security_group.id

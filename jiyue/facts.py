@@ -23,7 +23,8 @@ Shape (``version`` changes whenever a key changes meaning or goes away)::
                  "segments": [{"name", "kind", "department", "zone", "site", "cidr", "gateway"}]},
      "departments": {id: {"quotas": {"vcpus", "ram_gb", "volume_gb", "instances"}, "systems": [id, ...]}},
      "systems": {id: {"department", "zone", "classification", "public_facing", "platform",
-                      "volume_class", "retired", "dr": {"rpo_minutes", "rto_minutes"} | null,
+                      "volume_class", "retired",
+                      "dr": {"rpo_minutes", "rto_minutes", "mode", "replication", "backup_interval_minutes"} | null,
                       "needs_dr", "filing_gaps": [field, ...]}},
      "filing_recorded": bool,
      "stacks": {name: {"zone", "site", "department" | null}},
@@ -32,7 +33,8 @@ Shape (``version`` changes whenever a key changes meaning or goes away)::
                "unreachable": [[system, dependency], ...]}}
 
 Version 2 added ``flows``: the city's table of allowed flows (:mod:`jiyue.flows`), by which the pack
-judges every security group's egress.
+judges every security group's egress. A system's ``dr`` carries the DR table's row (:mod:`jiyue.dr`:
+hot, warm or cold, the replication, the backup interval), by which the pack judges its DR stack.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import filing_gaps, in_scope
+from .dr import dr_plan
 from .flows import flows
 from .ipam import LOCK_FILE, IpPlan
 from .ipam import plan as ip_plan
@@ -62,7 +65,17 @@ def registry_files(model: CityModel) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-def _system(department: str, s: System) -> dict[str, Any]:
+def _dr(s: System, model: CityModel) -> dict[str, Any] | None:
+    """The system's RPO/RTO and the DR table's row for them (:mod:`jiyue.dr`)."""
+    if s.dr is None:
+        return None
+    row = dr_plan(s.dr.rpo_minutes, s.dr.rto_minutes, model.city.dr_policy)
+    return {"rpo_minutes": s.dr.rpo_minutes, "rto_minutes": s.dr.rto_minutes, "mode": row.mode.value,
+            "replication": row.replication.value if row.replication else None,
+            "backup_interval_minutes": row.backup_interval_minutes}
+
+
+def _system(department: str, s: System, model: CityModel) -> dict[str, Any]:
     return {
         "department": department,
         "zone": s.zone.value,
@@ -71,7 +84,7 @@ def _system(department: str, s: System) -> dict[str, Any]:
         "platform": s.platform.value if s.platform else None,
         "volume_class": s.capacity.volume_class,
         "retired": s.retirement is not None,
-        "dr": {"rpo_minutes": s.dr.rpo_minutes, "rto_minutes": s.dr.rto_minutes} if s.dr else None,
+        "dr": _dr(s, model),
         "needs_dr": s.dr is not None and s.retirement is None,
         # the filing gate (G6) of a system in its scope; none for one out of scope
         "filing_gaps": [g.field for g in filing_gaps(s)] if in_scope(s) else [],
@@ -106,7 +119,7 @@ def city_facts(model: CityModel, ip: IpPlan | None = None) -> dict[str, Any]:
         },
         "departments": {dep_id: {"quotas": dep.quotas.model_dump(), "systems": [s.id for s in dep.systems]}
                         for dep_id, dep in sorted(model.departments.items())},
-        "systems": {s.id: _system(dep_id, s)
+        "systems": {s.id: _system(dep_id, s, model)
                     for dep_id, dep in sorted(model.departments.items()) for s in dep.systems},
         # until some system files anything (filing, data_resources or data_needs) the gate has nothing to judge
         "filing_recorded": any(_filed_anything(s) for s in model.systems.values()),

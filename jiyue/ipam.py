@@ -328,19 +328,8 @@ def _overlaps(model: CityModel) -> list[Diagnostic]:
                                         f"{what} overlaps {pwhat}; both must coexist during migration",
                                         "renumber the legacy range before migrating, or move the supernet",
                                         code="ipam-overlap"))
-    # within one department, two LANs that overlap make a host's LAN ambiguous
-    for dep in model.departments.values():
-        lans = sorted((IPNetwork(lan.cidr).first, IPNetwork(lan.cidr).last, k, lan.id)
-                      for k, lan in enumerate(dep.legacy_lans))
-        for i, (_, l1, k1, id1) in enumerate(lans):
-            for f2, _, k2, id2 in lans[i + 1:]:
-                if f2 > l1:
-                    break
-                (ka, ida), (kb, idb) = sorted([(k1, id1), (k2, id2)])
-                src = model.sources[dep.id]
-                diags.append(Diagnostic(src.name, src.line("legacy_lans", kb, "cidr"), f"legacy_lans[{kb}].cidr",
-                                        f"LAN {idb} overlaps LAN {ida} of the same department",
-                                        "merge them into one LAN, or fix the prefix", code="ipam-overlap"))
+    # within one department, LANs may use the same private range (several buildings): every host
+    # names its LAN, and the department's edge maps each LAN to a block of its own (_legacy_blocks)
 
     # overlaps between departments: group identical ranges, sweep the distinct ones (n log n)
     buckets: dict[tuple[int, int], list[tuple[int, int, str, str, tuple]]] = {}

@@ -17,38 +17,32 @@ Append new systems at the end of a department file: the position is the address.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from netaddr import IPNetwork
 
+from .dr import DrMode, DrPlan, dr_plan
 from .ipam import Segment
 from .registry import CityModel
+from .registry.checks import HOST_BASE, HOST_BLOCK
 from .registry.schema import DrPolicy, Site, System, Zone
 
-HOST_BASE = 10
-HOST_BLOCK = 8  # addresses per system; a system has at most this many instances
+__all__ = ["HOST_BASE", "HOST_BLOCK", "DrMode", "DrPlan", "PlanError", "dhcp_pool", "dr_mode", "dr_plan_of",
+           "has_hosts", "host_address", "host_name", "stack_systems"]
 
 
 class PlanError(ValueError):
     """The registry asks for something the address or volume plan cannot give."""
 
 
-class DrMode(StrEnum):
-    """How a system is covered at the DR site (T3.1), from its RTO and the city's DR policy."""
-
-    hot = "hot"  # standby servers running, volumes replicated
-    warm = "warm"  # volumes replicated, standby servers defined but shut off, ports reserved
-    cold = "cold"  # a backup schedule to the DR site only; servers are built on failover
+def dr_plan_of(system: System, policy: DrPolicy) -> DrPlan | None:
+    """The DR table's row for the system (:mod:`jiyue.dr`); None when it declares no RPO/RTO."""
+    if system.dr is None:
+        return None
+    return dr_plan(system.dr.rpo_minutes, system.dr.rto_minutes, policy)
 
 
 def dr_mode(system: System, policy: DrPolicy) -> DrMode | None:
-    if system.dr is None:
-        return None
-    if system.dr.rto_minutes <= policy.hot_max_rto_minutes:
-        return DrMode.hot
-    if system.dr.rto_minutes <= policy.warm_max_rto_minutes:
-        return DrMode.warm
-    return DrMode.cold
+    row = dr_plan_of(system, policy)
+    return None if row is None else row.mode
 
 
 def stack_systems(model: CityModel, department: str, zone: Zone, site: Site) -> list[tuple[int, System]]:

@@ -5,6 +5,8 @@
 - ``<zone>-<site>-<department>``: one department's tenant in one zone and site. A department has a
   primary stack in every zone its systems use, and a DR stack in a zone where at least one of its
   systems declares an RPO/RTO (T3.1). It reads its foundation through a ``StackReference``.
+  Only live systems count: a stack whose every system is retired (T1.2) is not built; it is
+  listed to destroy (:func:`stacks_to_destroy`).
 """
 
 from __future__ import annotations
@@ -58,16 +60,28 @@ class StackName:
         return cls(Zone(parts[0]), Site(parts[1]), dep)
 
 
-def stack_names(model: CityModel) -> list[StackName]:
-    """Every stack of the city: the four foundations, then each department's stacks."""
-    names = [StackName(z, s) for z in Zone for s in Site]
+def _names(model: CityModel, *, live: bool) -> list[StackName]:
+    names: list[StackName] = []
     for dep_id in sorted(model.departments):
-        dep = model.departments[dep_id]
-        for zone in model.zones_of(dep_id):
+        systems = [s for s in model.departments[dep_id].systems if not live or s.retirement is None]
+        for zone in sorted({s.zone for s in systems}, key=list(Zone).index):
             names.append(StackName(zone, Site.primary, dep_id))
-            if any(s.dr is not None and s.zone is zone for s in dep.systems):
+            if any(s.dr is not None and s.zone is zone for s in systems):
                 names.append(StackName(zone, Site.dr, dep_id))
     return names
+
+
+def stack_names(model: CityModel) -> list[StackName]:
+    """Every stack the city builds: the four foundations, then each department's stacks, those
+    where it has a live system (a retired one, T1.2, is built nowhere)."""
+    return [StackName(z, s) for z in Zone for s in Site] + _names(model, live=True)
+
+
+def stacks_to_destroy(model: CityModel) -> list[StackName]:
+    """The department stacks whose every system is retired: not built, and to destroy where they
+    were (``pulumi destroy``, then ``pulumi stack rm``)."""
+    built = set(_names(model, live=True))
+    return [n for n in _names(model, live=False) if n not in built]
 
 
 def stacks(model: CityModel) -> list[str]:
@@ -81,6 +95,11 @@ def check(model: CityModel, name: str) -> StackName:
         return parsed
     if parsed.department is not None and parsed.department not in model.departments:
         raise ValueError(f"no department {parsed.department!r} in the city")
+    if parsed in stacks_to_destroy(model):
+        raise ValueError(
+            f"{str(parsed)!r} is to destroy: every system of {parsed.department} there is retired, so the city "
+            "builds nothing in it; destroy it where it was built (`pulumi destroy`), and `jiyue infra stacks` "
+            "lists the stacks")
     raise ValueError(
         f"the city has no stack {str(parsed)!r}: the department has no system "
         + ("with DR needs " if parsed.site is Site.dr else "")

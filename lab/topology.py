@@ -49,7 +49,7 @@ from jiyue.flows import TCP, UDP, FlowTable
 from jiyue.flows import flows as city_flows
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
-from jiyue.registry.schema import Department, Service, Site, Zone
+from jiyue.registry.schema import Department, LegacyLan, Service, Site, Zone
 from jiyue.stacks import StackName
 from lab.firewall import edge_forward_rules, edge_ruleset, egress_ruleset, lab_table
 from lab.image import Progress, quiet
@@ -272,6 +272,7 @@ class _Draft:
     probe_sources: dict[str, str] = field(default_factory=dict)
     probe_paths: dict[str, list[str]] = field(default_factory=dict)
     migrations: dict[str, list[MigrationFlow]] = field(default_factory=dict)
+    extra_edges: dict[Zone, int] = field(default_factory=dict)  # further department edges per zone so far
 
     def router(self, zone: Zone, site: Site) -> Router:
         node = router_node(zone, site)
@@ -326,7 +327,8 @@ def _dci(d: _Draft, zone: Zone) -> None:
 def _department_targets(d: _Draft, dep: str, targets: Targets) -> None:
     """The department's stacks in the lab's outputs, and a host for every running target, on
     the department segment of its zone router."""
-    for zone in d.model.zones_of(dep):
+    live = {s.zone for s in d.model.departments[dep].systems if s.retirement is None}
+    for zone in sorted(live, key=list(Zone).index):  # a department's retired systems have no stack
         for site in d.sites:
             stack = str(StackName(zone, site, dep))
             systems = targets[stack] if site is Site.primary else targets.get(stack, {})
@@ -355,32 +357,57 @@ def _lan_zones(dep: Department) -> tuple[dict[str, set[Zone]], dict[str, set[str
     return zones, used
 
 
-def _edge_uplinks(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, set[Zone]]) -> dict[Zone, str]:
-    """The edge's link to the primary router of each zone its LANs serve (a /30 by IP-plan slot),
-    with routes both ways: the zone's ranges from the edge, the LANs' mapped blocks from the zone.
-    Returns the edge's interface toward each zone."""
+def _lan_groups(dep: Department) -> list[list[LegacyLan]]:
+    """The department's legacy LANs in groups of LANs whose ranges do not overlap, in file order:
+    one edge router each (several buildings may use the same private range, each behind its own
+    edge; every host names its LAN and each LAN has a block of its own in the IP plan)."""
+    groups: list[list[LegacyLan]] = []
+    for lan in dep.legacy_lans:
+        net = _net(lan.cidr)
+        for group in groups:
+            if not any(_net(other.cidr).first <= net.last and net.first <= _net(other.cidr).last for other in group):
+                group.append(lan)
+                break
+        else:
+            groups.append([lan])
+    return groups
+
+
+def _edge_uplinks(d: _Draft, dep: Department, edge: Router, lans: list[LegacyLan],
+                  lan_zones: dict[str, set[Zone]], group: int) -> dict[Zone, str]:
+    """The edge's link to the primary router of each zone its LANs serve (a /30 by IP-plan slot;
+    a department's further edges take the transit's /30s from its end), with routes both ways: the
+    zone's ranges from the edge, the LANs' mapped blocks from the zone. Returns the edge's
+    interface toward each zone."""
     slot = d.ip.slots[dep.id]
     zone_ifs: dict[Zone, str] = {}
-    for zone in sorted({z for zs in lan_zones.values() for z in zs}, key=list(Zone).index):
+    ids = {lan.id for lan in lans}
+    for zone in sorted({z for lan, zs in lan_zones.items() if lan in ids for z in zs}, key=list(Zone).index):
         transit = IPNetwork(f"{_reserved(d.model, zone, 2).ip}/{d.model.city.addressing.segment_prefix - 2}")
-        z_addr, d_addr = _slash30(transit, slot)
+        index, zone_if = slot, f"d{slot}"
+        if group:
+            d.extra_edges[zone] = d.extra_edges.get(zone, 0) + 1
+            index, zone_if = transit.size // 4 - d.extra_edges[zone], f"d{slot}x{group}"
+            if index <= max(d.ip.slots.values()):
+                raise ValueError(f"{dep.id}: no /30 left in {transit} for a further department edge")
+        z_addr, d_addr = _slash30(transit, index)
         zone_ifs[zone] = f"z{ZONE_CODE[zone]}"
-        d.links.append(Link(router_node(zone, Site.primary), f"d{slot}", edge.node, zone_ifs[zone], z_addr, d_addr))
+        d.links.append(Link(router_node(zone, Site.primary), zone_if, edge.node, zone_ifs[zone], z_addr, d_addr))
         edge.routes += [(c, _ip(z_addr)) for c in _zone_ranges(d.model, zone)]
-        for lan in dep.legacy_lans:
+        for lan in lans:
             if zone in lan_zones.get(lan.id, set()):
                 d.router(zone, Site.primary).routes.append((d.ip.legacy_block(dep.id, lan.id), _ip(d_addr)))
     return zone_ifs
 
 
-def _edge_lans(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, set[Zone]],
-               used: dict[str, set[str]], zone_ifs: dict[Zone, str]) -> None:
+def _edge_lans(d: _Draft, dep: Department, edge: Router, lans_here: list[LegacyLan],
+               lan_zones: dict[str, set[Zone]], used: dict[str, set[str]], zone_ifs: dict[Zone, str]) -> None:
     """A bridge per legacy LAN with its legacy hosts at their registry addresses, the LAN mapped
     1:1 into the department's block (prefix NAT both ways), forwarding into it only the flow
     table's flows from the LAN's own zones: the edge's nftables ruleset."""
     dnat, snat = [], []
     lans: list[tuple[str, Zone, str, str]] = []
-    for lan in dep.legacy_lans:
+    for lan in lans_here:
         if lan.id not in lan_zones:
             continue
         lan_net = _net(lan.cidr)
@@ -404,15 +431,20 @@ def _edge_lans(d: _Draft, dep: Department, edge: Router, lan_zones: dict[str, se
 
 
 def _department_edge(d: _Draft, dep_id: str) -> None:
-    """The department's machine room: a router namespace holding its legacy LANs (if it has
-    legacy hosts), linked to the zones it uses."""
+    """The department's machine rooms: a router namespace holding its legacy LANs (if it has
+    legacy hosts), linked to the zones it uses; one more for each further group of LANs that use
+    the same range as another (:func:`_lan_groups`), named ``d-<department>--<n>``."""
     dep = d.model.departments[dep_id]
     if not any(s.legacy_hosts for s in dep.systems):
         return
-    edge = d.routers[dept_node(dep_id)] = Router(dept_node(dep_id))
     lan_zones, used = _lan_zones(dep)
-    zone_ifs = _edge_uplinks(d, dep, edge, lan_zones)
-    _edge_lans(d, dep, edge, lan_zones, used, zone_ifs)
+    for group, lans in enumerate(_lan_groups(dep)):
+        node = dept_node(dep_id) if group == 0 else f"{dept_node(dep_id)}--{group}"
+        if not any(lan.id in lan_zones for lan in lans):
+            continue
+        edge = d.routers[node] = Router(node)
+        zone_ifs = _edge_uplinks(d, dep, edge, lans, lan_zones, group)
+        _edge_lans(d, dep, edge, lans, lan_zones, used, zone_ifs)
 
 
 @dataclass(frozen=True)
@@ -475,7 +507,7 @@ def _migrations(d: _Draft, deps: list[str]) -> None:
                         continue
                     for port in f.ports:
                         d.migrations.setdefault(s.id, []).append(MigrationFlow(
-                            s.id, target.name, target.address, source.name, source.address, port, dept_node(dep)))
+                            s.id, target.name, target.address, source.name, source.address, port, source.node))
 
 
 def _probe_pairs(d: _Draft, deps: list[str]) -> list[tuple[LabHost, LabHost]]:

@@ -58,6 +58,7 @@ class SystemFacts:
     platform: str | None
     rpo_minutes: int | None
     rto_minutes: int | None
+    dr_mode: str | None  # hot, warm or cold by the city's DR table (jiyue/dr.py); None without DR needs
     volume_class: str
     retired: bool  # its retirement is recorded (T1.2): no stack builds it
     needs_dr: bool  # an RPO/RTO and not retired
@@ -150,6 +151,7 @@ class CityFacts:
                 id=sid, department=s["department"], zone=s["zone"], classification=s["classification"],
                 public_facing=bool(s["public_facing"]), platform=s["platform"],
                 rpo_minutes=(s["dr"] or {}).get("rpo_minutes"), rto_minutes=(s["dr"] or {}).get("rto_minutes"),
+                dr_mode=(s["dr"] or {}).get("mode"),
                 volume_class=s["volume_class"], retired=bool(s["retired"]), needs_dr=bool(s["needs_dr"]),
                 filing_gaps=tuple(s["filing_gaps"])) for sid, s in doc["systems"].items()}
             registry = doc.get("registry") or {}

@@ -19,10 +19,15 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork
 
+from ..dr import BACKUP_MIN_INTERVAL, cold_by_rto_only
 from .diagnostics import Diagnostic, Severity, Source
-from .schema import City, Department, LegacyHost, System, Zone
+from .schema import City, Department, LegacyHost, SharedPlatform, Site, System, Zone
 
 CITY_SOURCE = "__city__"
+#: the host layout of a department segment (jiyue.placement): the k-th system of a department file
+#: has addresses HOST_BASE + HOST_BLOCK*k + i, below the DHCP pool of the segment's last quarter
+HOST_BASE = 10
+HOST_BLOCK = 8  # addresses per system; a system has at most this many instances
 
 
 @dataclass
@@ -94,6 +99,38 @@ def city_departments_exist(f: CityFiles) -> Iterator[Diagnostic]:
         if not f.known_department(pid):
             yield src.diagnostic(("pilot_departments", i), f"no department {pid!r}",
                                  "use the id of an existing department file", "unknown-ref")
+
+
+def intranet_off_the_internet(f: CityFiles) -> Iterator[Diagnostic]:
+    """The intranet never reaches the Internet (T3.3, T3.5): only the extranet does, through the
+    central egress; the program would give the intranet's routers an external gateway."""
+    src = f.sources[CITY_SOURCE]
+    if f.city.zones[Zone.intranet].internet:
+        yield src.diagnostic(("zones", "intranet", "internet"), "the intranet may not reach the Internet",
+                             "set internet: false; only the extranet reaches it, through the one egress (T3.5)",
+                             "intranet-internet")
+
+
+def management_per_zone(f: CityFiles) -> Iterator[Diagnostic]:
+    """Each site's management range holds a /24 for each zone (jiyue/ipam.py): a /24 or smaller range
+    would give the intranet and the extranet the same management subnet (T3.3: the zones are apart)."""
+    src = f.sources[CITY_SOURCE]
+    for site in Site:
+        net = IPNetwork(getattr(f.city.addressing.management, site.value))
+        if net.prefixlen > 23:
+            yield src.diagnostic(("addressing", "management", site.value),
+                                 f"{net} gives the intranet and the extranet the same management subnet",
+                                 "give the site a /23 or larger range: a /24 for each zone", "management-shared")
+
+
+def egress_at_primary(f: CityFiles) -> Iterator[Diagnostic]:
+    """The Internet egress is at the primary site (T3.5): public-facing systems run there, and a
+    floating IP comes only from the egress's site; at the DR site they would have none."""
+    if f.city.egress.site is not Site.primary:
+        yield f.sources[CITY_SOURCE].diagnostic(
+            ("egress", "site"), "public-facing systems run at the primary site, and at the "
+            f"{f.city.egress.site.value} site the egress leaves them without a floating IP",
+            "set site: primary", "egress-site")
 
 
 # --------------------------------------------------------------------------- unique ids
@@ -221,21 +258,27 @@ def classified_not_public(f: CityFiles) -> Iterator[Diagnostic]:
 
 
 def platform_built_once(f: CityFiles) -> Iterator[Diagnostic]:
-    """Each shared platform is one system of the platform department, once per city (T4.5)."""
-    first: set[str] = set()
+    """Each shared platform is one system of the platform department, once per city (T4.5); the
+    sharing and exchange platform once per zone, the intranet's and the extranet's (T2.3), since
+    the two networks have no route between them."""
+    first: set[tuple[str, Zone | None]] = set()
     platform_department = f.city.platform_department
     for dep, i, sys in f.systems():
         if sys.platform is None:
             continue
         kind = sys.platform.value
+        per_zone = sys.platform is SharedPlatform.sharing_exchange
+        key = (kind, sys.zone if per_zone else None)
         if dep.id != platform_department:
             yield f.err(dep.id, ("systems", i, "platform"),
                         f"the {kind} platform is built once by {platform_department!r}, not by each department",
                         "remove platform and use the city's (T4.5)", "duplicate-platform")
-        elif kind in first:
-            yield f.err(dep.id, ("systems", i, "platform"), f"a second {kind} platform",
-                        "keep one per city (T4.5)", "duplicate-platform")
-        first.add(kind)
+        elif key in first:
+            where = f" on the {sys.zone.value}" if per_zone else ""
+            yield f.err(dep.id, ("systems", i, "platform"), f"a second {kind} platform{where}",
+                        "keep one per zone (T2.3, T4.5)" if per_zone else "keep one per city (T4.5)",
+                        "duplicate-platform")
+        first.add(key)
 
 
 # --------------------------------------------------------------------------- catalog and filing
@@ -288,10 +331,13 @@ def classified_volume_encrypted(f: CityFiles) -> Iterator[Diagnostic]:
 
 
 def within_quota(f: CityFiles) -> Iterator[Diagnostic]:
-    """A department's systems fit its quotas of the shared data center (T3.2, G5)."""
+    """A department's live systems fit its quotas of the shared data center (T3.2, G5); a retired
+    system (T1.2) is not built and takes nothing."""
     for dep in f.departments.values():
         totals = Counter[str]()
         for sys in dep.systems:
+            if sys.retirement is not None:
+                continue
             cap = sys.capacity
             fl = f.city.flavors.get(cap.flavor)
             if fl is not None:
@@ -305,6 +351,49 @@ def within_quota(f: CityFiles) -> Iterator[Diagnostic]:
             if totals[what] > limit:
                 yield f.err(dep.id, ("quotas", what), f"systems need {totals[what]} {what} but the quota is {limit}",
                             "raise the quota or shrink the systems' capacity", "over-quota")
+
+
+def systems_fit_segment(f: CityFiles) -> Iterator[Diagnostic]:
+    """Every instance of a live system has a planned address in its department's segment (T3.2:
+    the program and the lab place hosts by jiyue.placement's layout, :data:`HOST_BASE`)."""
+    prefix = f.city.addressing.segment_prefix
+    pool = (2 ** (32 - prefix) * 3) // 4
+    room = max((pool - HOST_BASE) // HOST_BLOCK, 0)
+    for dep, k, sys in f.systems():
+        if sys.retirement is not None:
+            continue
+        n = sys.capacity.instances
+        if n > HOST_BLOCK:
+            yield f.err(dep.id, ("systems", k, "capacity", "instances"),
+                        f"{n} instances, but a system has at most {HOST_BLOCK} planned addresses",
+                        f"split the system, or run at most {HOST_BLOCK} instances", "segment-full")
+        elif HOST_BASE + HOST_BLOCK * k + n > pool:
+            yield f.err(dep.id, ("systems", k, "id"),
+                        f"system #{k + 1} of the department has no planned address in a /{prefix} segment, "
+                        f"which holds {room} systems",
+                        "use a shorter addressing.segment_prefix in city.yaml, or move systems to another "
+                        "department", "segment-full")
+
+
+# --------------------------------------------------------------------------- disaster recovery
+
+
+def dr_rpo_within_rto(f: CityFiles) -> Iterator[Diagnostic]:
+    """An RPO below the shortest backup interval (0 included) is met only by replication, hot or warm
+    at the DR site (T3.1, jiyue/dr.py); an RTO beyond the city's warm limit asks for cold, which would
+    lose up to a backup interval of data."""
+    policy = f.city.dr_policy
+    for dep, i, sys in f.systems():
+        if sys.dr is None or sys.retirement is not None:
+            continue
+        if cold_by_rto_only(sys.dr.rpo_minutes, sys.dr.rto_minutes, policy):
+            yield f.err(dep.id, ("systems", i, "dr", "rto_minutes"),
+                        f"an RPO of {sys.dr.rpo_minutes} minutes needs replication (hot or warm), but an RTO of "
+                        f"{sys.dr.rto_minutes} minutes is beyond the warm limit of "
+                        f"{policy.warm_max_rto_minutes} and would be planned cold, backed up every "
+                        f"{BACKUP_MIN_INTERVAL} minutes at best",
+                        f"set rto_minutes to at most {policy.warm_max_rto_minutes}, or rpo_minutes to at least "
+                        f"{BACKUP_MIN_INTERVAL} if that much may be lost", "dr-rpo-rto")
 
 
 # --------------------------------------------------------------------------- legacy hosts
@@ -429,6 +518,9 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 CHECKS: tuple[Check, ...] = (
     city_departments_exist,
+    intranet_off_the_internet,
+    management_per_zone,
+    egress_at_primary,
     system_ids_unique,
     legacy_host_names_unique,
     department_item_ids_unique,
@@ -448,6 +540,8 @@ CHECKS: tuple[Check, ...] = (
     postgresql_lists_databases,
     legacy_addresses_unique,
     within_quota,
+    systems_fit_segment,
+    dr_rpo_within_rto,
     dependencies_within_zone,
     platform_not_retired,
     nothing_depends_on_retired,

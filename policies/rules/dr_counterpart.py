@@ -4,8 +4,11 @@ How the pack knows (stack rule): the city's facts say which systems of a departm
 need DR (``dr: {rpo_minutes, rto_minutes}``) and in which zone they live. In the department's DR
 stack ``<zone>-dr-<department>`` each of them must own at least one resource (standby server,
 volume, port or network, labelled ``system=<id>`` or named after the system): that is its
-counterpart, cold, warm or hot by its RTO. ``jiyue policy check --all`` also reports a department
-whose DR stack is missing altogether (the engine judges one stack at a time and cannot see that).
+counterpart. Its mode is the city's DR table's (``dr.mode`` of the facts, from jiyue/dr.py: by the
+RTO, and never cold when the RPO is below the shortest backup interval): a hot or warm system also
+needs a standby server there (running or shut off), a cold one its backup schedule alone.
+``jiyue policy check --all`` also reports a department whose DR stack is missing altogether (the
+engine judges one stack at a time and cannot see that).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ META = RuleMeta(
     kind="stack",
 )
 
+SERVER = "openstack:compute/instance:Instance"
+STANDBY_MODES = ("hot", "warm")  # a standby server at the DR site, running or shut off; cold has none
+
 
 def needing_dr(ctx: Context, department: str, zone: str) -> list[str]:
     if ctx.city is None:
@@ -40,8 +46,12 @@ def check_stack(resources: list[Resource], ctx: Context) -> Iterator[tuple[str, 
     if ctx.city is None or st.site != "dr" or not st.department:
         return
     present = {ctx.system_of(r) for r in resources}
+    servers = {ctx.system_of(r) for r in resources if r.type == SERVER}
     for sid in needing_dr(ctx, st.department, st.zone or ""):
+        s = ctx.city.systems[sid]
+        need = f"RPO {s.rpo_minutes} min, RTO {s.rto_minutes} min" + (f": {s.dr_mode}" if s.dr_mode else "")
         if sid not in present:
-            s = ctx.city.systems[sid]
-            yield (f"system {sid} needs DR (RPO {s.rpo_minutes} min, RTO {s.rto_minutes} min) but has "
-                   f"no counterpart in {st.name}"), None
+            yield f"system {sid} needs DR ({need}) but has no counterpart in {st.name}", None
+        elif s.dr_mode in STANDBY_MODES and sid not in servers:
+            yield (f"system {sid} runs {s.dr_mode} at the DR site ({need}) but {st.name} holds no standby "
+                   "server for it"), None

@@ -18,7 +18,7 @@ def test_stacks_lists_foundations_first():
     assert lines[0] == "intranet-primary-foundation" and "extranet-primary-bigdata" in lines
     r = runner.invoke(app, ["infra", "stacks", "--format", "json"])
     assert json.loads(r.output)[0] == {"stack": "intranet-primary-foundation", "zone": "intranet",
-                                       "site": "primary", "department": None}
+                                       "site": "primary", "department": None, "destroy": False}
 
 
 def test_preview_text_is_a_tree_with_counts():

@@ -111,7 +111,8 @@ CASES: dict[str, dict[str, tuple[str, list, bool]]] = {
     },
     "jiyue-dr-counterpart": {
         "compliant": ("intranet-dr-finance", [
-            res("intranet-dr-finance", "jiyue:dr:Standby", "finance/finance-budget/internal/standby"),
+            res("intranet-dr-finance", "compute/instance:Instance", "finance/finance-budget/internal/vm",
+                labels("finance", "finance-budget", "internal")),
             res("intranet-dr-finance", "compute/instance:Instance", "finance/finance-treasury/internal/vm",
                 labels("finance", "finance-treasury", "internal"))], False),
         "violating": ("intranet-dr-finance", [
@@ -190,6 +191,17 @@ def test_rule_case(rule, case, ctx):
     stack, resources, violates = CASES[rule][case]
     found = violations(rule, stack, resources, ctx)
     assert bool(found) is violates, found
+
+
+def test_a_warm_system_needs_a_standby_server_at_the_dr_site(ctx):
+    """finance-budget is warm by the city's DR table: its Standby alone is not its counterpart."""
+    found = violations("jiyue-dr-counterpart", "intranet-dr-finance", [
+        res("intranet-dr-finance", "jiyue:dr:Standby", "finance/finance-budget/internal/standby",
+            labels("finance", "finance-budget", "internal")),
+        res("intranet-dr-finance", "compute/instance:Instance", "finance/finance-treasury/internal/vm",
+            labels("finance", "finance-treasury", "internal"))], ctx)
+    assert found == ["system finance-budget runs warm at the DR site (RPO 15 min, RTO 60 min: warm) but "
+                     "intranet-dr-finance holds no standby server for it"]
 
 
 def test_rule_metadata_is_complete():

@@ -29,6 +29,13 @@ def sys0(d: dict[str, Any]) -> dict[str, Any]:
     return d["systems"][0]
 
 
+def _copies(system: dict[str, Any], first: int, last: int) -> list[dict[str, Any]]:
+    """Copies of a system, numbered d001-s<first> to d001-s<last - 1>, without legacy hosts or
+    dependencies (so that only their number matters)."""
+    return [{**system, "id": f"d001-s{n:02d}", "legacy_hosts": [], "depends_on": [],
+             "capacity": {**system["capacity"], "instances": 1}} for n in range(first, last)]
+
+
 def _line_of(path: Path, needle: str) -> int:
     for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if needle in line:
@@ -98,9 +105,12 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
         d["systems"][1].update(zone="intranet", classification="internal", public_facing=False,
                                depends_on=[])),
      "no route between them", "systems[0].depends_on[0]", None),
-    ("overlapping-lans-in-one-department", lambda d: d["legacy_lans"].append(
-        {"id": "lan2", "cidr": d["legacy_lans"][0]["cidr"].rsplit(".", 2)[0] + ".0.0/16"}),
-     "overlaps LAN lan1 of the same department", "legacy_lans[1].cidr", None),
+    ("too-many-instances", lambda d: sys0(d)["capacity"].__setitem__("instances", 9),
+     "at most 8 planned addresses", "systems[0].capacity.instances", "instances: 9"),
+    ("more-systems-than-addresses", lambda d: d["systems"].extend(_copies(d["systems"][2], 3, 24)),
+     "system #24 of the department", "systems[23].id", "id: d001-s23"),
+    ("rpo-zero-long-rto", lambda d: sys0(d).__setitem__("dr", {"rpo_minutes": 0, "rto_minutes": 1440}),
+     "needs replication (hot or warm)", "systems[0].dr.rto_minutes", "rto_minutes: 1440"),
     ("long-department-id", lambda d: d.update(parent="a-department-id-longer-than-24"),
      "at most 24 characters", "parent", None),
     ("wrong-type", lambda d: d.__setitem__("systems", {"a": 1}), "valid list", "systems", None),
@@ -138,8 +148,18 @@ FILE_CASES: list[tuple[str, str, Any, str, str, str | None]] = [
     ("unknown-platform-department", "city.yaml", lambda c: c.__setitem__("platform_department", "ghost"),
      "no department 'ghost'", "platform_department", "platform_department: ghost"),
     ("second-platform", "departments/d000.yaml",
-     lambda d: d["systems"][1].__setitem__("platform", d["systems"][0]["platform"]),
-     "a second sharing-exchange platform", "systems[1].platform", None),
+     lambda d: d["systems"][1].__setitem__("platform", d["systems"][2]["platform"]),
+     "a second open-data platform", "systems[2].platform", None),
+    ("second-sharing-platform-in-a-zone", "departments/d000.yaml",
+     lambda d: d["systems"][2].__setitem__("platform", d["systems"][0]["platform"]),
+     "a second sharing-exchange platform on the extranet", "systems[2].platform", None),
+    ("intranet-on-the-internet", "city.yaml", lambda c: c["zones"]["intranet"].__setitem__("internet", True),
+     "the intranet may not reach the internet", "zones.intranet.internet", "internet: true"),
+    ("one-management-subnet-for-both-zones", "city.yaml",
+     lambda c: c["addressing"]["management"].__setitem__("primary", "10.0.0.0/24"),
+     "the same management subnet", "addressing.management.primary", "10.0.0.0/24"),
+    ("egress-at-the-dr-site", "city.yaml", lambda c: c["egress"].__setitem__("site", "dr"),
+     "without a floating IP", "egress.site", "site: dr"),
     ("retired-platform", "departments/d000.yaml", lambda d: sys0(d).__setitem__("retirement", RETIREMENT),
      "cannot be retired", "systems[0].retirement", "retirement:"),
     ("duplicate-system-across-files", "departments/d002.yaml", lambda d: sys0(d).__setitem__("id", "d001-s00"),
@@ -156,6 +176,9 @@ WARNING_CASES: list[tuple[str, Any, str, str, str | None]] = [
 # Which case breaks each rule of jiyue.registry.checks.CHECKS (a case id of the lists above).
 CASE_OF_CHECK = {
     "city_departments_exist": "unknown-pilot",
+    "intranet_off_the_internet": "intranet-on-the-internet",
+    "management_per_zone": "one-management-subnet-for-both-zones",
+    "egress_at_primary": "egress-at-the-dr-site",
     "system_ids_unique": "duplicate-system-in-file",
     "legacy_host_names_unique": "duplicate-host-name",
     "department_item_ids_unique": "duplicate-lan-id",
@@ -175,6 +198,8 @@ CASE_OF_CHECK = {
     "postgresql_lists_databases": "postgresql-without-databases",
     "legacy_addresses_unique": "duplicate-address",
     "within_quota": "over-quota",
+    "systems_fit_segment": "more-systems-than-addresses",
+    "dr_rpo_within_rto": "rpo-zero-long-rto",
     "dependencies_within_zone": "cross-zone-dependency",
     "platform_not_retired": "retired-platform",
     "nothing_depends_on_retired": "depends-on-retired",
