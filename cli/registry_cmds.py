@@ -87,16 +87,17 @@ def ipam(
     city: CityOption = None,  # type: ignore[assignment]
     fmt: Annotated[TableJson, typer.Option("--format", help="table, or json for tools.")] = TableJson.table,
     update_lock: Annotated[
-        bool, typer.Option("--update-lock", help="Pin new departments' slots in ipam.lock.yaml.")
+        bool, typer.Option("--update-lock", help="Pin new departments' and systems' slots in ipam.lock.yaml.")
     ] = False,
     prune: Annotated[
-        bool, typer.Option(help="With --update-lock: free the slots of departments that are gone.")
+        bool, typer.Option(help="With --update-lock: free the slots of departments and systems that are gone.")
     ] = False,
 ) -> None:
     """The IP plan: every department's segment per zone and site, and what overlaps what.
 
     Slots are pinned in ipam.lock.yaml beside the registry, so adding or removing a department
-    never moves another's addresses (docs/adr/0001-ip-plan.md).
+    never moves another's addresses, and adding, removing, reordering or retiring a system never
+    moves another system's (docs/adr/0001-ip-plan.md).
     """
     model = load(city, fmt)
     ip = plan(model, prune=prune)
@@ -104,9 +105,12 @@ def ipam(
         print_diagnostics(ip.errors)
         exit_with(ExitStatus.BAD_INPUT)
     if update_lock:
-        path = write_lock(model.root, ip.slots)
-        err().print(f"pinned {len(ip.new_slots)} new slot(s) in {path}"
-                    + (f", freed {len(ip.stale_slots)}" if prune and ip.stale_slots else ""))
+        path = write_lock(model.root, ip.slots, ip.system_slots)
+        new_systems = sum(len(v) for v in ip.new_system_slots.values())
+        stale_systems = sum(len(v) for v in ip.stale_system_slots.values())
+        err().print(f"pinned {len(ip.new_slots)} new slot(s) and {new_systems} new system slot(s) in {path}"
+                    + (f", freed {len(ip.stale_slots)} slot(s) and {stale_systems} system slot(s)"
+                       if prune and (ip.stale_slots or stale_systems) else ""))
     used = {(d, z): True for d in model.departments for z in model.zones_of(d)}
     if fmt is TableJson.json:
         print_json({
@@ -117,6 +121,8 @@ def ipam(
                 for s in ip.segments
             ],
             "new_slots": ip.new_slots, "stale_slots": ip.stale_slots,
+            "system_slots": ip.system_slots, "new_system_slots": ip.new_system_slots,
+            "stale_system_slots": ip.stale_system_slots,
             "warnings": [d.as_dict() for d in ip.diagnostics if d.severity is Severity.warning],
         })
         return

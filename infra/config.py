@@ -26,6 +26,7 @@ class Settings:
     member_role: str = DEFAULT_MEMBER_ROLE
     admin_public_key: str | None = None  # for the department key pairs; Nova generates one if unset
     migrating: frozenset[str] = frozenset()  # systems whose targets may pull from their legacy hosts now
+    release: frozenset[str] = frozenset()  # logical names whose protection is lifted, to delete them next
 
     @property
     def cloud_name(self) -> str:
@@ -52,4 +53,5 @@ def from_pulumi() -> Settings:
         member_role=cfg.get("memberRole") or DEFAULT_MEMBER_ROLE,
         admin_public_key=cfg.get("adminPublicKey") or None,
         migrating=frozenset(cfg.get_object("migrating") or ()),
+        release=frozenset(cfg.get_object("release") or ()),
     )

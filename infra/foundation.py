@@ -58,7 +58,7 @@ class Egress(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: EgressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("jiyue:foundation:Egress", name, None, opts)
+        super().__init__("jiyue:foundation:Egress", name, {"labels": args.labels.metadata}, opts)
         child = pulumi.ResourceOptions(parent=self)
         lab, plan = args.labels, args.plan
         state = "active" if plan.active else "standby (rules disabled until failover)"
@@ -66,26 +66,29 @@ class Egress(pulumi.ComponentResource):
         in_rules: list[pulumi.Output[str]] = []
         for port in plan.allowed_ports:
             for inside in plan.inside_cidrs:
+                what = f"egress-out-{port}-{inside.replace('/', '_')}"
                 r = openstack.firewall.RuleV2(
-                    lab.name(f"egress-out-{port}-{inside.replace('/', '_')}"),
+                    lab.name(what),
                     name=f"egress-out-{port}",
                     description=lab.description(f"{state}: extranet {inside} to the Internet on tcp/{port}"),
                     action="allow", protocol="tcp", ip_version=4, destination_port=str(port),
-                    source_ip_address=inside, enabled=plan.active, opts=child)
+                    source_ip_address=inside, enabled=plan.active, opts=lab.opts(what, child))
                 out_rules.append(r.id)
             r = openstack.firewall.RuleV2(
                 lab.name(f"egress-in-{port}"),
                 name=f"egress-in-{port}",
                 description=lab.description(f"{state}: the Internet to public-facing floating IPs on tcp/{port}"),
                 action="allow", protocol="tcp", ip_version=4, destination_port=str(port),
-                destination_ip_address=plan.external_cidr, enabled=plan.active, opts=child)
+                destination_ip_address=plan.external_cidr, enabled=plan.active,
+                opts=lab.opts(f"egress-in-{port}", child))
             in_rules.append(r.id)
         self.egress_policy = openstack.firewall.PolicyV2(
             lab.name("egress-policy-out"), name="egress-out", audited=True, rules=out_rules,
-            description=lab.description("what the extranet may reach on the Internet"), opts=child)
+            description=lab.description("what the extranet may reach on the Internet"),
+            opts=lab.opts("egress-policy-out", child))
         self.ingress_policy = openstack.firewall.PolicyV2(
             lab.name("egress-policy-in"), name="egress-in", audited=True, rules=in_rules,
-            description=lab.description("what the Internet may reach"), opts=child)
+            description=lab.description("what the Internet may reach"), opts=lab.opts("egress-policy-in", child))
         gateway_port = openstack.networking.get_port_output(
             device_id=args.router_id, network_id=args.external_network_id,
             device_owner="network:router_gateway", opts=pulumi.InvokeOutputOptions(parent=self))
@@ -94,7 +97,7 @@ class Egress(pulumi.ComponentResource):
             description=lab.description(f"the city's Internet egress, {state}"),
             ingress_firewall_policy_id=self.ingress_policy.id,
             egress_firewall_policy_id=self.egress_policy.id,
-            ports=[gateway_port.id], admin_state_up=True, opts=child)
+            ports=[gateway_port.id], admin_state_up=True, opts=lab.opts("egress-firewall", child))
         self.register_outputs({"firewallGroupId": self.group.id})
 
 
@@ -112,7 +115,7 @@ class ZoneFoundationArgs:
 
 class ZoneFoundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: ZoneFoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("jiyue:foundation:ZoneFoundation", name, None, opts)
+        super().__init__("jiyue:foundation:ZoneFoundation", name, {"labels": args.labels.metadata}, opts)
         child = pulumi.ResourceOptions(parent=self)
         lab = args.labels
         where = f"{args.zone.value}-{args.site.value}"
@@ -121,13 +124,13 @@ class ZoneFoundation(pulumi.ComponentResource):
                                                                 openstack.networking.Subnet]:
             net = openstack.networking.Network(
                 lab.name(f"{kind}-network"), name=seg.name, description=lab.description(what),
-                admin_state_up=True, tags=lab.tags, opts=child)
+                admin_state_up=True, tags=lab.tags, opts=lab.opts(f"{kind}-network", child))
             start, end = dhcp_pool(seg)
             sub = openstack.networking.Subnet(
                 lab.name(f"{kind}-subnet"), name=seg.name, network_id=net.id, cidr=seg.cidr,
                 gateway_ip=seg.gateway, ip_version=4, enable_dhcp=True,
                 allocation_pools=[openstack.networking.SubnetAllocationPoolArgs(start=start, end=end)],
-                description=lab.description(what), tags=lab.tags, opts=child)
+                description=lab.description(what), tags=lab.tags, opts=lab.opts(f"{kind}-subnet", child))
             return net, sub
 
         self.shared_network, self.shared_subnet = network(
@@ -147,18 +150,19 @@ class ZoneFoundation(pulumi.ComponentResource):
             admin_state_up=True, tags=lab.tags,
             external_network_id=external_network_id,
             enable_snat=True if args.egress is not None else None,
-            opts=child)
+            opts=lab.opts("router", child))
         for kind, sub in (("shared", self.shared_subnet), ("management", self.management_subnet)):
             openstack.networking.RouterInterface(
-                lab.name(f"{kind}-router-interface"), router_id=self.router.id, subnet_id=sub.id, opts=child)
+                lab.name(f"{kind}-router-interface"), router_id=self.router.id, subnet_id=sub.id,
+                opts=lab.opts(f"{kind}-router-interface", child))
 
         self.dns_zone = openstack.dns.Zone(
             lab.name("dns-zone"), name=args.dns_zone_name, email=args.dns_email, ttl=300, type="PRIMARY",
-            description=lab.description(f"names of the {where} hosts"), opts=child)
+            description=lab.description(f"names of the {where} hosts"), opts=lab.opts("dns-zone", child, stateful=True))
 
         self.egress: Egress | None = None
         if args.egress is not None and external_network_id is not None:
             self.egress = Egress(lab.name("egress"), EgressArgs(
                 plan=args.egress, router_id=self.router.id, external_network_id=external_network_id, labels=lab),
-                opts=child)
+                opts=lab.opts("egress", child))
         self.register_outputs({"routerId": self.router.id, "dnsZoneId": self.dns_zone.id})

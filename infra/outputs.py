@@ -81,14 +81,15 @@ def system_targets(model: CityModel, ip: IpPlan, department: str, zone: Zone | s
     segment = ip.segment(department, zone, site)
     policy = model.city.dr_policy
     out: dict[str, dict[str, Any]] = {}
-    for position, system in stack_systems(model, department, zone, site):
+    for _, system in stack_systems(model, department, zone, site):
+        slot = ip.system_slot(department, system.id)
         mode = dr_mode(system, policy)
         state = RUNNING if site is Site.primary else _STANDBY_STATE.get(mode)
         hosts = []
         if state is not None:
             for i in range(system.capacity.instances):
                 name = host_name(system, site, i)
-                hosts.append({"name": name, "address": host_address(segment, position, i),
+                hosts.append({"name": name, "address": host_address(segment, slot, i),
                               "fqdn": f"{name}.{dns_zone_name(model, zone, site)}", "state": state})
         out[system.id] = {
             "system": system.id,

@@ -51,7 +51,7 @@ def foundation(model: CityModel, ip: IpPlan, settings: Settings) -> ZoneFoundati
     zone, site = settings.stack.zone, settings.stack.site
     city = model.city
     lab = Labels(FOUNDATION_OWNER, "foundation",
-                 Classification.classified if zone is Zone.intranet else Classification.internal)
+                 Classification.classified if zone is Zone.intranet else Classification.internal, settings.release)
     egress: EgressPlan | None = None
     if city.zones[zone].internet:
         if city.egress.firewall != "fwaas-v2":
@@ -63,11 +63,11 @@ def foundation(model: CityModel, ip: IpPlan, settings: Settings) -> ZoneFoundati
             inside_cidrs=(getattr(city.addressing.supernets[zone], site.value),),
             active=site is city.egress.site)
     plan = foundation_plan(model, ip, zone, site)
-    admin = openstack.Provider(lab.name("provider"), cloud=settings.cloud_name)
+    admin = openstack.Provider(lab.name("provider"), cloud=settings.cloud_name, opts=lab.opts("provider"))
     f = ZoneFoundation(lab.name("zone"), ZoneFoundationArgs(
         zone=zone, site=site, shared=ip.shared(zone, site), management=ip.management(zone, site),
         dns_zone_name=plan[keys.DNS_ZONE_NAME], dns_email=f"hostmaster@{city.id}.gov.internal",
-        labels=lab, egress=egress), opts=pulumi.ResourceOptions(providers=[admin]))
+        labels=lab, egress=egress), opts=lab.opts("zone", pulumi.ResourceOptions(providers=[admin])))
     pulumi.export(keys.ZONE, zone.value)
     pulumi.export(keys.SITE, site.value)
     pulumi.export(keys.ROUTER_ID, f.router.id)
@@ -90,28 +90,31 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
     here = stack_systems(model, dep.id, zone, site)
     if not here:
         raise PlanError(f"{name}: {dep.id} has no system for this stack")
-    lab = Labels(dep.id, DEPARTMENT_WIDE, highest([s.classification for _, s in here]))
+    lab = Labels(dep.id, DEPARTMENT_WIDE, highest([s.classification for _, s in here]), settings.release)
     table = flows(model, ip)
     where = f"{dep.id}-{zone.value}-{site.value}"
 
-    admin = openstack.Provider(lab.name("provider"), cloud=settings.cloud_name)
+    admin = openstack.Provider(lab.name("provider"), cloud=settings.cloud_name, opts=lab.opts("provider"))
     admin_opts = pulumi.ResourceOptions(providers=[admin])
-    foundation_ref = pulumi.StackReference(lab.name("foundation"), stack_name=settings.foundation_ref)
+    foundation_ref = pulumi.StackReference(lab.name("foundation"), stack_name=settings.foundation_ref,
+                                           opts=lab.opts("foundation"))
     tenant = Tenant(lab.name("tenant"), TenantArgs(
         project_name=where, description=f"{dep.names.zh} {dep.names.en}: {zone.value} {site.value}",
         quotas=quotas(model, dep.id, zone, site, table), department_group=f"{where}-operators",
-        platform_group=settings.platform_group, member_role=settings.member_role, labels=lab), opts=admin_opts)
+        platform_group=settings.platform_group, member_role=settings.member_role, labels=lab),
+        opts=lab.opts("tenant", admin_opts))
     seg = ip.segment(dep.id, zone, site)
     segment = DepartmentSegment(lab.name("segment"), SegmentArgs(
         segment=seg, project_id=tenant.project_id, router_id=foundation_ref.get_output(keys.ROUTER_ID),
-        labels=lab), opts=admin_opts)
+        labels=lab), opts=lab.opts("segment", admin_opts))
     # everything a project member owns is created inside the project
     scoped = openstack.Provider(lab.name("project-provider"), cloud=settings.cloud_name,
                                 tenant_id=tenant.project_id,
-                                opts=pulumi.ResourceOptions(depends_on=[tenant.platform_assignment]))
+                                opts=lab.opts("project-provider",
+                                              pulumi.ResourceOptions(depends_on=[tenant.platform_assignment])))
     scoped_opts = pulumi.ResourceOptions(providers=[scoped])
     keypair = openstack.compute.Keypair(lab.name("keypair"), name=where, public_key=settings.admin_public_key,
-                                        opts=pulumi.ResourceOptions(provider=scoped))
+                                        opts=lab.opts("keypair", pulumi.ResourceOptions(provider=scoped)))
     images: dict[str, pulumi.Output[str]] = {}
     targets = system_targets(model, ip, dep.id, zone, site)
     dns_zone_id = foundation_ref.get_output(keys.DNS_ZONE_ID)
@@ -143,12 +146,13 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
                               else None),
             volume_metadata=volume_metadata)
         if site is Site.primary:
-            deployment = SystemDeployment(slab.name("system"), args, opts=scoped_opts)
+            deployment = SystemDeployment(slab.name("system"), args, opts=slab.opts("system", scoped_opts))
         else:
             assert mode is not None and system.dr is not None
             standby = Standby(slab.name("standby"), StandbyArgs(
                 labels=slab, mode=mode, rpo_minutes=system.dr.rpo_minutes, rto_minutes=system.dr.rto_minutes,
-                backup=schedule, deployment=args if target["hosts"] else None), opts=scoped_opts)
+                backup=schedule, deployment=args if target["hosts"] else None),
+                opts=slab.opts("standby", scoped_opts))
             deployment = standby.deployment
         if deployment is not None:
             security_groups[args.security_group] = deployment.security_group.id

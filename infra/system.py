@@ -56,33 +56,40 @@ class SystemArgs:
 
 class SystemDeployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: SystemArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("jiyue:system:SystemDeployment", name, None, opts)
+        super().__init__("jiyue:system:SystemDeployment", name, {"labels": args.labels.metadata}, opts)
         child = pulumi.ResourceOptions(parent=self)
         lab = args.labels
         self.security_group = openstack.networking.SecGroup(
             lab.name("security-group"), name=args.security_group,
             description=lab.description("deny by default, both ways; opens only the city's allowed flows"),
-            delete_default_rules=True, tags=lab.tags, opts=child)
+            delete_default_rules=True, tags=lab.tags, opts=lab.opts("security-group", child))
         sg_id = self.security_group.id
+        # Neutron cannot change a rule in place: a new description would replace the rule, and the
+        # new rule would collide with the old one; the description documents, it never replaces
+        rule = pulumi.ResourceOptions(parent=self, ignore_changes=["description"])
         for r in args.rules:
             source = r.remote_ip_prefix.replace("/", "_") if r.remote_ip_prefix else "self"
+            what = f"ingress-{r.protocol}-{r.port}-{source}"
             openstack.networking.SecGroupRule(
-                lab.name(f"ingress-{r.protocol}-{r.port}-{source}"), security_group_id=sg_id,
+                lab.name(what), security_group_id=sg_id,
                 direction="ingress", ethertype="IPv4", protocol=r.protocol,
                 port_range_min=r.port, port_range_max=r.port,
                 remote_ip_prefix=r.remote_ip_prefix, remote_group_id=None if r.remote_ip_prefix else sg_id,
-                description=lab.description(r.why), opts=child)
+                description=lab.id_description(r.why), opts=lab.opts(what, rule))
         for e in args.egress:  # named by the destination's stable name (a host, a segment, the Internet)
+            what = f"egress-{e.protocol}-{e.port}-{e.to.name}"
             openstack.networking.SecGroupRule(
-                lab.name(f"egress-{e.protocol}-{e.port}-{e.to.name}"), security_group_id=sg_id,
+                lab.name(what), security_group_id=sg_id,
                 direction="egress", ethertype="IPv4", protocol=e.protocol,
                 port_range_min=e.port, port_range_max=e.port, remote_ip_prefix=e.to.cidr,
-                description=lab.description(("temporary, while the system migrates: " if e.temporary else "") + e.why),
-                opts=child)
+                description=lab.id_description(("temporary, while the system migrates: " if e.temporary else "")
+                                               + e.why),
+                opts=lab.opts(what, rule))
         hints = None
         if args.ha:
             group = openstack.compute.ServerGroup(
-                lab.name("anti-affinity"), name=args.security_group, policies="anti-affinity", opts=child)
+                lab.name("anti-affinity"), name=args.security_group, policies="anti-affinity",
+                opts=lab.opts("anti-affinity", child))
             hints = [openstack.compute.InstanceSchedulerHintArgs(group=group.id)]
         meta = lab.metadata
         self.addresses = {h.name: h.address for h in args.hosts}  # planned, so known before any port exists
@@ -91,7 +98,7 @@ class SystemDeployment(pulumi.ComponentResource):
                 lab.name(f"{h.name}-port"), name=h.name, network_id=args.network_id,
                 fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=args.subnet_id, ip_address=h.address)],
                 security_group_ids=[sg_id], admin_state_up=True, description=lab.description(h.name),
-                tags=lab.tags, opts=child)
+                tags=lab.tags, opts=lab.opts(f"{h.name}-port", child))
             server = openstack.compute.Instance(
                 lab.name(f"{h.name}-server"), name=h.name, flavor_name=args.flavor,
                 block_devices=[openstack.compute.InstanceBlockDeviceArgs(
@@ -100,21 +107,24 @@ class SystemDeployment(pulumi.ComponentResource):
                     delete_on_termination=False)],
                 networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
                 key_pair=args.key_pair, scheduler_hints=hints, metadata=meta, tags=lab.tags,
-                power_state="active" if args.running else "shutoff", stop_before_destroy=True, opts=child)
+                power_state="active" if args.running else "shutoff", stop_before_destroy=True,
+                opts=lab.opts(f"{h.name}-server", child, stateful=True))
             volume = openstack.blockstorage.Volume(
                 lab.name(f"{h.name}-data"), name=f"{h.name}-data", size=args.volume_gb,
                 volume_type=args.volume_class, description=lab.description(f"data of {h.name}"),
-                metadata={**meta, **args.volume_metadata}, opts=child)
+                metadata={**meta, **args.volume_metadata}, opts=lab.opts(f"{h.name}-data", child, stateful=True))
             openstack.compute.VolumeAttach(
-                lab.name(f"{h.name}-data-attach"), instance_id=server.id, volume_id=volume.id, opts=child)
+                lab.name(f"{h.name}-data-attach"), instance_id=server.id, volume_id=volume.id,
+                opts=lab.opts(f"{h.name}-data-attach", child))
             openstack.dns.RecordSet(
                 lab.name(f"{h.name}-dns"), zone_id=args.dns_zone_id, name=f"{h.name}.{args.dns_zone_name}",
                 type="A", ttl=300, records=[h.address], description=lab.description(h.name),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider))
+                opts=lab.opts(f"{h.name}-dns", pulumi.ResourceOptions(parent=self, provider=args.dns_provider)))
             if args.floating_ip_pool:
                 openstack.networking.FloatingIp(
                     lab.name(f"{h.name}-floating-ip"), pool=args.floating_ip_pool, port_id=port.id,
-                    description=lab.description(f"public address of {h.name}"), tags=lab.tags, opts=child)
+                    description=lab.description(f"public address of {h.name}"), tags=lab.tags,
+                    opts=lab.opts(f"{h.name}-floating-ip", child))
         self.register_outputs({"securityGroupId": sg_id, "addresses": self.addresses})
 
 
@@ -132,11 +142,11 @@ class Standby(pulumi.ComponentResource):
     """The DR counterpart of one system; its outputs record the mode and the backup schedule."""
 
     def __init__(self, name: str, args: StandbyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("jiyue:dr:Standby", name, None, opts)
+        super().__init__("jiyue:dr:Standby", name, {"labels": args.labels.metadata}, opts)
         self.deployment: SystemDeployment | None = None
         if args.deployment is not None and args.mode is not DrMode.cold:
             self.deployment = SystemDeployment(args.labels.name("standby"), args.deployment,
-                                               opts=pulumi.ResourceOptions(parent=self))
+                                               opts=args.labels.opts("standby", pulumi.ResourceOptions(parent=self)))
         self.mode = args.mode
         self.register_outputs({"drMode": args.mode.value, "rpoMinutes": args.rpo_minutes,
                                "rtoMinutes": args.rto_minutes, "backup": args.backup})

@@ -264,8 +264,7 @@ class _Endpoints:
     def __init__(self, model: CityModel, ip: IpPlan) -> None:
         self.model, self.ip = model, ip
         self._systems: dict[tuple[str, Site], Endpoint | None] = {}
-        self._home = {s.id: (dep_id, k, s) for dep_id, dep in model.departments.items()
-                      for k, s in enumerate(dep.systems)}
+        self._home = {s.id: (dep_id, s) for dep_id, dep in model.departments.items() for s in dep.systems}
         a = model.city.addressing
         own = [getattr(a.supernets[z], s.value) for z in Zone for s in Site]
         own += [getattr(a.management, s.value) for s in Site] + [a.legacy_map]
@@ -279,10 +278,10 @@ class _Endpoints:
         if key not in self._systems:
             self._systems[key] = None
             if system_id in self._home:
-                dep_id, position, s = self._home[system_id]
+                dep_id, s = self._home[system_id]
                 if has_hosts(self.model, s, site):
-                    seg = self.ip.segment(dep_id, s.zone, site)
-                    hosts = tuple(Address(host_name(s, site, i), f"{host_address(seg, position, i)}/32")
+                    seg, slot = self.ip.segment(dep_id, s.zone, site), self.ip.system_slot(dep_id, s.id)
+                    hosts = tuple(Address(host_name(s, site, i), f"{host_address(seg, slot, i)}/32")
                                   for i in range(s.capacity.instances))
                     self._systems[key] = Endpoint(EndpointKind.system, s.id, s.zone, site, hosts)
         return self._systems[key]

@@ -3,7 +3,10 @@
 Decision record: ``docs/adr/0001-ip-plan.md``. In short: each department owns one *slot*
 number, pinned in ``ipam.lock.yaml`` beside the registry; slot ``k`` is segment
 ``reserved_segments + k`` of every zone-and-site supernet, so a department has the same
-third octet everywhere, and adding or removing a department never moves another one.
+third octet everywhere, and adding or removing a department never moves another one. Each
+system owns a slot within its department, pinned in the same file (``systems``): its block of
+host addresses (:mod:`jiyue.placement`), so deleting, reordering or retiring an entry of a
+department file moves no other system's servers.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from .registry.yamlio import LineDict, ReadError, read_yaml
 LOCK_FILE = "ipam.lock.yaml"
 LOCK_HEADER = """\
 # yaml-language-server: $schema=../../schemas/ipam-lock.schema.json
-# The IP plan's pinned slots: department id -> slot.
+# The IP plan's pinned slots: department id -> slot (its segments), and
+# per department, system id -> slot (its block of host addresses).
 # Written by `jiyue ipam --update-lock`; review it like code.
 # A slot is never reused while it is listed here: deleting a department
-# keeps its addresses reserved until `jiyue ipam --update-lock --prune`.
+# or a system keeps its addresses reserved until
+# `jiyue ipam --update-lock --prune`.
 ---
 """
 SHARED_SEGMENTS = ("shared",)  # reserved segment 0 of every zone and site: DNS, NTP, mirrors
@@ -53,6 +58,13 @@ class IpPlan:
     new_slots: dict[str, int]  # allocated now, not yet pinned in the lock file
     stale_slots: dict[str, int]  # pinned for departments that no longer exist
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    system_slots: dict[str, dict[str, int]] = field(default_factory=dict)  # department -> system -> slot
+    new_system_slots: dict[str, dict[str, int]] = field(default_factory=dict)  # not yet pinned
+    stale_system_slots: dict[str, dict[str, int]] = field(default_factory=dict)  # pinned, no longer listed
+
+    def system_slot(self, department: str, system: str) -> int:
+        """The system's slot in its department: its block of host addresses (jiyue.placement)."""
+        return self.system_slots[department][system]
 
     def segment(self, department: str, zone: Zone | str, site: Site | str) -> Segment:
         return self._index[(department, Zone(zone), Site(site))]
@@ -88,20 +100,24 @@ class IpPlan:
         return [d for d in self.diagnostics if d.severity is Severity.error]
 
 
-def read_lock(root: Path) -> tuple[dict[str, int], dict[str, int], list[Diagnostic]]:
-    """The pinned slots, the line of each in the lock file, and what is wrong with the file."""
+Lock = tuple[dict[str, int], dict[str, int], dict[str, dict[str, int]], list[Diagnostic]]
+
+
+def read_lock(root: Path) -> Lock:
+    """The pinned department slots, the line of each in the lock file, the pinned system slots
+    (department -> system -> slot), and what is wrong with the file."""
     path = root / LOCK_FILE
     if not path.exists():
-        return {}, {}, []
+        return {}, {}, {}, []
     name = relpath(path)
     try:
         data = read_yaml(path)
     except ReadError as exc:
-        return {}, {}, [Diagnostic(name, exc.line, exc.field, exc.message, exc.hint, code="lock")]
+        return {}, {}, {}, [Diagnostic(name, exc.line, exc.field, exc.message, exc.hint, code="lock")]
     slots = data.get("slots") if isinstance(data, dict) else None
     if not isinstance(slots, LineDict):
-        return {}, {}, [Diagnostic(name, 1, "slots", "missing or not a mapping",
-                                   "regenerate it with `jiyue ipam --update-lock`", code="lock")]
+        return {}, {}, {}, [Diagnostic(name, 1, "slots", "missing or not a mapping",
+                                       "regenerate it with `jiyue ipam --update-lock`", code="lock")]
     out: dict[str, int] = {}
     diags: list[Diagnostic] = []
     owner: dict[int, str] = {}
@@ -118,7 +134,41 @@ def read_lock(root: Path) -> tuple[dict[str, int], dict[str, int], list[Diagnost
             continue
         owner[slot] = str(dep)
         out[str(dep)] = slot
-    return out, {str(d): slots.key_lines.get(d, 1) for d in out}, diags
+    systems, system_diags = _read_system_slots(name, data.get("systems"))
+    return out, {str(d): slots.key_lines.get(d, 1) for d in out}, systems, diags + system_diags
+
+
+def _read_system_slots(name: str, section: object) -> tuple[dict[str, dict[str, int]], list[Diagnostic]]:
+    """The lock file's ``systems``: department -> system -> slot (absent: nothing pinned yet)."""
+    if section is None:
+        return {}, []
+    if not isinstance(section, LineDict):
+        return {}, [Diagnostic(name, 1, "systems", "not a mapping of department -> system -> slot",
+                               "regenerate it with `jiyue ipam --update-lock`", code="lock")]
+    out: dict[str, dict[str, int]] = {}
+    diags: list[Diagnostic] = []
+    for dep, systems in section.items():
+        if not isinstance(systems, LineDict):
+            diags.append(Diagnostic(name, section.key_lines.get(dep, 1), f"systems.{dep}",
+                                    "not a mapping of system -> slot",
+                                    "fix it, or remove it and run `jiyue ipam --update-lock`", code="lock"))
+            continue
+        owner: dict[int, str] = {}
+        for sid, slot in systems.items():
+            line, where = systems.key_lines.get(sid, 1), f"systems.{dep}.{sid}"
+            if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+                diags.append(Diagnostic(name, line, where, f"slot {slot!r} is not a whole number >= 0",
+                                        "fix it, or remove the line and run `jiyue ipam --update-lock`",
+                                        code="lock"))
+                continue
+            if slot in owner:
+                diags.append(Diagnostic(name, line, where, f"slot {slot} already belongs to {owner[slot]!r}",
+                                        "two systems cannot share addresses; remove one line and run "
+                                        "`jiyue ipam --update-lock`", code="lock"))
+                continue
+            owner[slot] = str(sid)
+            out.setdefault(str(dep), {})[str(sid)] = slot
+    return out, diags
 
 
 def _room(model: CityModel) -> int:
@@ -153,10 +203,13 @@ def _beyond_room(model: CityModel, lock: dict[str, int], lines: dict[str, int]) 
             for dep, slot in lock.items() if dep in model.departments and slot >= room}
 
 
-def write_lock(root: Path, slots: dict[str, int]) -> Path:
+def write_lock(root: Path, slots: dict[str, int], systems: dict[str, dict[str, int]] | None = None) -> Path:
     path = root / LOCK_FILE
-    body = yaml.safe_dump({"slots": dict(sorted(slots.items(), key=lambda kv: kv[1]))},
-                          sort_keys=False, allow_unicode=True)
+    data: dict[str, object] = {"slots": dict(sorted(slots.items(), key=lambda kv: kv[1]))}
+    if systems:
+        data["systems"] = {dep: dict(sorted(systems[dep].items(), key=lambda kv: kv[1]))
+                           for dep in sorted(systems, key=lambda d: (slots.get(d, len(slots)), d)) if systems[dep]}
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(LOCK_HEADER + body, encoding="utf-8")
     tmp.replace(path)
@@ -166,7 +219,7 @@ def write_lock(root: Path, slots: dict[str, int]) -> Path:
 def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
     """Allocate every department's segments; report overlaps; never raise on a bad plan."""
     root = model.root
-    lock, lock_lines, diags = read_lock(root)
+    lock, lock_lines, system_lock, diags = read_lock(root)
     beyond = _beyond_room(model, lock, lock_lines)  # planned for none of their departments
     diags.extend(beyond.values())
     lock = {d: s for d, s in lock.items() if d not in beyond}
@@ -186,6 +239,14 @@ def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
         diags.append(Diagnostic(relpath(root / LOCK_FILE), 0, "slots",
                                 f"{len(new)} department(s) not pinned yet: {', '.join(sorted(new)[:5])}"
                                 + (" ..." if len(new) > 5 else ""),
+                                "run `jiyue ipam --update-lock` and commit the lock file",
+                                Severity.warning, "lock"))
+    system_slots, new_systems, stale_systems = _system_slots(model, system_lock, prune=prune)
+    if new_systems and (root / LOCK_FILE).exists():
+        fresh = sorted(f"{d}/{s}" for d, got in new_systems.items() for s in got)
+        diags.append(Diagnostic(relpath(root / LOCK_FILE), 0, "systems",
+                                f"{len(fresh)} system(s) not pinned yet: {', '.join(fresh[:5])}"
+                                + (" ..." if len(fresh) > 5 else ""),
                                 "run `jiyue ipam --update-lock` and commit the lock file",
                                 Severity.warning, "lock"))
 
@@ -233,10 +294,47 @@ def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
             net = IPNetwork(f"{_ip(mgmt.first + k * 256)}/24") if mgmt.prefixlen <= 23 else mgmt
             segments.append(Segment(f"mgmt-{zone.value}-{site.value}", None, zone, site, str(net),
                                     _ip(net.first + 1)))
-    result = IpPlan(segments=segments, slots=slots, new_slots=new, stale_slots=stale, diagnostics=diags)
+    result = IpPlan(segments=segments, slots=slots, new_slots=new, stale_slots=stale, diagnostics=diags,
+                    system_slots=system_slots, new_system_slots=new_systems, stale_system_slots=stale_systems)
     _legacy_blocks(model, result, city_name)
     result.diagnostics.extend(_overlaps(model))
     return result
+
+
+def _system_slots(model: CityModel, lock: dict[str, dict[str, int]], *, prune: bool
+                  ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Every system's slot in its department: (all, new ones, pinned ones no longer listed).
+
+    A pinned system keeps its slot; a system not pinned yet takes the lowest slot free in its
+    department, in the order of the department file (with nothing pinned: its position there,
+    retired systems and the other zone's counted). A slot pinned for a system, or a department,
+    that is no longer listed stays taken until ``prune``.
+    """
+    out: dict[str, dict[str, int]] = {}
+    new: dict[str, dict[str, int]] = {}
+    stale: dict[str, dict[str, int]] = {}
+    for dep_id in sorted(set(model.departments) | set(lock)):
+        pinned = lock.get(dep_id, {})
+        dep = model.departments.get(dep_id)
+        listed = [s.id for s in dep.systems] if dep is not None else []
+        gone = {s: k for s, k in pinned.items() if s not in listed}
+        if gone:
+            stale[dep_id] = gone
+        mine = {s: k for s, k in pinned.items() if s in listed or not prune}
+        if dep is None:
+            if mine:
+                out[dep_id] = mine
+            continue
+        used, nxt = set(mine.values()), 0
+        for sid in listed:
+            if sid in mine:
+                continue
+            while nxt in used:
+                nxt += 1
+            mine[sid] = new.setdefault(dep_id, {})[sid] = nxt
+            used.add(nxt)
+        out[dep_id] = mine
+    return out, new, stale
 
 
 def _legacy_blocks(model: CityModel, ip: IpPlan, city_name: str) -> None:

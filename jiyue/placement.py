@@ -7,12 +7,13 @@ Host addresses (per department segment, the same layout at every zone and site):
 
     .1                       gateway (from the IP plan)
     .2 - .9                  reserved (DHCP agents, metadata)
-    .10 + 8*k + i            instance i of the department's k-th system (k: position in the
-                             department file, counted over all its systems, so moving a system
-                             to the other zone or adding one at the end never moves another)
+    .10 + 8*k + i            instance i of the system in slot k of its department (pinned in
+                             ipam.lock.yaml, :meth:`jiyue.ipam.IpPlan.system_slot`; at first its
+                             position in the department file, counted over all its systems)
     last quarter             the DHCP pool, for anything not planned here
 
-Append new systems at the end of a department file: the position is the address.
+A system keeps its slot while the lock file lists it: adding, deleting, reordering or retiring
+an entry, or moving a system to the other zone, moves no other system's addresses.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def stack_systems(model: CityModel, department: str, zone: Zone, site: Site) -> 
     """(position in the department file, system) of the systems a department stack holds.
 
     The primary stack holds every system of the zone; the DR stack those that declare an RPO/RTO.
-    A retired system (``retirement`` in the registry, T1.2) is in neither; it keeps its position,
-    so no other system's addresses move when a zombie is retired.
+    A retired system (``retirement`` in the registry, T1.2) is in neither. The position orders the
+    stack; a system's addresses come from its pinned slot (:meth:`jiyue.ipam.IpPlan.system_slot`).
     """
     dep = model.departments[department]
     return [(k, s) for k, s in enumerate(dep.systems)
@@ -71,14 +72,15 @@ def host_name(system: System, site: Site, instance: int) -> str:
     return f"{system.id}-{instance + 1}" if site is Site.primary else f"{system.id}-dr-{instance + 1}"
 
 
-def host_address(segment: Segment, position: int, instance: int) -> str:
+def host_address(segment: Segment, slot: int, instance: int) -> str:
+    """The planned address of instance ``instance`` of the system in slot ``slot`` of the segment's department."""
     net = IPNetwork(segment.cidr)
     if instance >= HOST_BLOCK:
         raise PlanError(f"{segment.name}: a system may have at most {HOST_BLOCK} instances")
-    offset = HOST_BASE + HOST_BLOCK * position + instance
+    offset = HOST_BASE + HOST_BLOCK * slot + instance
     first_pool = dhcp_pool(segment)[0]
     if net.first + offset >= _int(first_pool):
-        raise PlanError(f"{segment.name} ({segment.cidr}) has no planned address for system #{position + 1} "
+        raise PlanError(f"{segment.name} ({segment.cidr}) has no planned address for system slot {slot} "
                         f"instance {instance + 1}: use a shorter addressing.segment_prefix or fewer systems")
     return _ip(net.first + offset)
 

@@ -99,10 +99,13 @@ _DESC_LABELS = re.compile(r"\b(department|system|classification)=([^\s\]]+)")
 
 
 def name_labels(name: str) -> dict[str, str]:
-    """Labels a logical name carries: ``<department>/<system>/<classification>/<what>`` (infra/labels.py)."""
-    parts = name.split("/", 3)
-    if len(parts) == 4 and parts[2] in CLASSIFICATIONS:
+    """Labels a logical name carries: the ids of ``<department>/<system>/<what>`` (infra/labels.py), and
+    the classification too in a former name ``<department>/<system>/<classification>/<what>``."""
+    parts = name.split("/")
+    if len(parts) >= 4 and parts[2] in CLASSIFICATIONS:
         return dict(zip(LABEL_KEYS, parts[:3], strict=True))
+    if len(parts) >= 3 and all(parts[:3]):
+        return dict(zip(LABEL_KEYS[:2], parts[:2], strict=True))
     return {}
 
 

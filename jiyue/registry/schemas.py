@@ -11,10 +11,14 @@ from .schema import City, Department
 
 
 class IpamLock(BaseModel):
-    """ipam.lock.yaml: department id -> slot (see docs/adr/0001-ip-plan.md)."""
+    """ipam.lock.yaml: department id -> slot, and per department system id -> slot (see docs/adr/0001-ip-plan.md)."""
 
     model_config = ConfigDict(extra="forbid", title="IpamLock")
     slots: dict[str, int] = Field(description="Department id to its pinned slot number")
+    systems: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Department id to its systems' pinned slots (system id to slot): each system's block of host "
+                    "addresses in the department's segments")
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {

@@ -38,7 +38,8 @@ def test_every_sample_file_carries_the_schema_modeline():
 
 
 def test_sample_ip_plan_is_pinned():
-    assert not plan(load_city(SAMPLE_CITY)).new_slots, "run `jiyue ipam --update-lock` and commit the lock"
+    ip = plan(load_city(SAMPLE_CITY))
+    assert not ip.new_slots and not ip.new_system_slots, "run `jiyue ipam --update-lock` and commit the lock"
 
 
 def test_summary_json_matches_the_model(cli):
