@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import subprocess
 import threading
 import time
@@ -91,7 +92,9 @@ RANK = {s: i for i, s in enumerate(ORDER)}
 
 
 def run_id() -> str:
-    return "r-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    """Sortable by time, and unique (two drivers on two states may start in one millisecond: the
+    id marks a run's processes and names its ssh sockets)."""
+    return "r-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3] + "-" + secrets.token_hex(2)
 
 
 class Engine:
@@ -108,6 +111,7 @@ class Engine:
         self._db_lock = threading.Lock()
         #: set when the run is interrupted: no system starts another step
         self.stopping = threading.Event()
+        self._swept: set[str] = set()  # systems whose grants left by a killed run were taken back
         self._key: Path | None = None
         self._host_keys = _known_hosts(conn.known_hosts)
         self._inventories: dict[str, Path] = {}
@@ -209,10 +213,13 @@ class Engine:
 
     def process_seen(self, label: str, group: processes.Group, started: bool) -> None:
         """Record a process group of this run (the runner's and the verification's callback)."""
-        if started:
-            self._st(self.store.process_started, self.run_id, group.pid, group.start, label)
-        else:
-            self._st(self.store.process_ended, self.run_id, group.pid, group.start)
+        try:
+            if started:
+                self._st(self.store.process_started, self.run_id, group.pid, group.start, label)
+            else:
+                self._st(self.store.process_ended, self.run_id, group.pid, group.start)
+        except StateError:
+            pass  # a full disk must not stop a clean-up: the launcher's file and the run id still find it
 
     # ---- the run's key: granted only while a step runs, taken back on every way out
     def revoke(self, system: System, why: str) -> StepResult:
@@ -232,8 +239,9 @@ class Engine:
                                 label=f"{system.id}-revoke", inventory=self.inventory_for(system), spare=True)
             # what matters is the sources: a lost target holds only the private half, useless
             # once no source grants it, and taken back by the next precheck's revoke
-            missed = sorted({f.host for f in r.failures})
-            ok = not set(missed) & {p["source"] for p in pairs}
+            sources = {p["source"] for p in pairs}
+            missed = sorted({f.host for f in r.failures} | {h for h in hosts if not r.stats.get(h, {}).get("ok")})
+            ok = not set(missed) & sources
             message = f"taken back on every source; not reached: {', '.join(missed)}" if missed and ok \
                 else r.summary()
             detail: dict[str, Any] = {"why": why, "revoked": r.facts, "not_reached": missed}
@@ -249,10 +257,6 @@ class Engine:
         """Run the steps from the system's state up to ``until`` (never past it, never redone)."""
         system = self.model.systems[system_id]
         results: list[StepResult] = []
-        left = self._st(self.store.get, system_id)
-        if left is not None and left.running_step in GRANTS:
-            # a killed driver left this step running: its key may still be granted on the sources
-            results.append(self.revoke(system, f"{left.running_step} of an earlier run never ended"))
         while True:
             cur = self._st(self.store.get, system_id).state
             if self.stopping.is_set():
@@ -268,7 +272,7 @@ class Engine:
                     self.hook(system_id, step)
                 continue
             self._st(self.store.fail, system_id, f"{step}: {res.message}")
-            if step in ("verify-test", "verify"):
+            if step in ("verify-test", "verify") and not self.stopping.is_set():
                 rb = self.rollback(system_id, reason=f"{step} failed: {res.message}")
                 results.append(rb)
                 if rb.ok:
@@ -277,6 +281,11 @@ class Engine:
                                  self._st(self.store.get, system_id).error)
 
     def _step(self, system: System, step: str) -> StepResult:
+        left = self._st(self.store.get, system.id)
+        if left is not None and left.running_step in (*GRANTS, "revoke") and system.id not in self._swept:
+            # a killed driver left this step running: its key may still be granted on the sources
+            self._swept.add(system.id)
+            self.revoke(system, f"{left.running_step} of an earlier run never ended")
         seq = self._st(self.store.step_started, system.id, step, self.run_id)
         self.progress(system.id, step)
         t0 = time.monotonic()
@@ -328,6 +337,8 @@ class Engine:
             self.carry(extravars["jiyue_pairs"], found)
         if step == "precheck":
             self.accounts_gate(system, extravars["jiyue_pairs"])
+        if self.stopping.is_set():
+            return False, "interrupted before its playbook started", {}
         r = self.runner.run(PLAYBOOK[step], extravars, label=f"{system.id}-{step}",
                             inventory=self.inventory_for(system))
         detail: dict[str, Any] = {"changed": r.changed, "artifacts": str(r.artifacts)}
@@ -534,8 +545,10 @@ class Engine:
     def stop(self) -> None:
         """End the run's steps in flight (their playbooks and verifications) and start no other."""
         self.stopping.set()
-        processes.terminate(processes.Group(p["pid"], p["start"])
-                            for p in self._st(self.store.processes, self.run_id, running=True))
+        self.runner.cancel.set()  # ansible-runner ends the playbooks in flight
+        processes.terminate(processes.Group(p["pid"], p["start"])  # the verifications (and playbooks, sooner)
+                            for p in self._st(self.store.processes, self.run_id, running=True)
+                            if not p["label"].endswith("-revoke"))
 
 
 def precheck_gate(system: System) -> None:

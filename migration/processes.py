@@ -20,17 +20,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 #: the environment variable every process of a run carries: the run's id
 MARKER = "JIYUE_RUN_ID"
+#: the environment variable every process of one playbook run carries: its job directory
+JOB = "JIYUE_JOB"
 #: the launcher writes "<pid> <start time>" of the playbook's process group here (in the job's directory)
 PROCESS_FILE = "process"
 #: how long ended processes get to exit after SIGTERM before SIGKILL
@@ -68,10 +72,12 @@ def launcher(directory: Path) -> Path:
         raise FileNotFoundError("ansible-playbook is not installed (make setup)")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     script = directory / "ansible-playbook"
-    text = LAUNCHER.format(playbook=real)
+    text = LAUNCHER.format(playbook=shlex.quote(real))
     if not script.exists() or script.read_text() != text:
-        script.write_text(text)
-        script.chmod(0o700)
+        tmp = directory / f".ansible-playbook.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(text)
+        tmp.chmod(0o700)
+        os.replace(tmp, script)
     return directory
 
 
@@ -109,9 +115,9 @@ def alive(group: Group) -> bool:
     return start_time(group.pid) == group.start
 
 
-def of_run(run_id: str) -> list[int]:
-    """Every process whose environment carries ``run_id`` (never this process)."""
-    needle = f"{MARKER}={run_id}".encode()
+def carrying(name: str, value: str) -> list[int]:
+    """Every live process whose environment has ``name=value`` (never this process)."""
+    needle = f"{name}={value}".encode()
     out = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -123,6 +129,31 @@ def of_run(run_id: str) -> list[int]:
         if needle in env.split(b"\0"):
             out.append(int(entry.name))
     return out
+
+
+def of_run(run_id: str) -> list[int]:
+    """Every process whose environment carries ``run_id`` (never this process)."""
+    return carrying(MARKER, run_id)
+
+
+def _end(find: Callable[[], list[int]], what: str, grace: float) -> list[int]:
+    """SIGTERM, once, to what ``find`` finds (Ansible forwards the first to its workers and
+    resets its handler: a second would kill it before it does); SIGKILL to whatever is left
+    after ``grace`` seconds; returns when nothing is found, with every pid it saw."""
+    found: set[int] = set()
+    termed: set[int] = set()
+    deadline = time.monotonic() + grace
+    while left := find():
+        found.update(left)
+        if time.monotonic() > deadline:
+            _signal(left, signal.SIGKILL)
+            if time.monotonic() > deadline + grace:
+                raise ProcessLookupError(f"{what} does not end: {left}")
+        else:
+            _signal([p for p in left if p not in termed], signal.SIGTERM)
+            termed.update(left)
+        time.sleep(0.1)
+    return sorted(found)
 
 
 def _signal(pids: Iterable[int], sig: signal.Signals) -> None:
@@ -142,29 +173,24 @@ def terminate(groups: Iterable[Group]) -> list[int]:
     return out
 
 
-def end_group(group: Group, grace: float = GRACE) -> None:
-    """End one process group (SIGTERM, SIGKILL after ``grace`` seconds) and wait until it is gone."""
-    if not alive(group):
-        return
-    deadline = time.monotonic() + grace
-    sig = signal.SIGTERM
-    while left := _group_left(group.pid):
-        _signal(left, sig)
-        time.sleep(0.1)
-        if time.monotonic() > deadline:
-            sig = signal.SIGKILL
-        if time.monotonic() > deadline + grace:
-            raise ProcessLookupError(f"process group {group.pid} does not end: {left}")
+def end_job(group: Group | None, job: str, grace: float = GRACE) -> None:
+    """End one job: its process group and every process carrying its job marker (:data:`JOB`:
+    Ansible's workers start sessions of their own), and wait until none is left."""
+    if group is not None:
+        terminate([group])
+    _end(lambda: carrying(JOB, job), f"job {job}", grace)
 
 
 def close_sockets(directory: Path) -> int:
-    """Ask every ssh control master with a socket in ``directory`` to exit, then remove it."""
+    """Ask every ssh control master with a socket in ``directory`` to exit, then remove it;
+    the number asked. Never raises: it runs on the way out."""
     n = 0
     if directory.is_dir():
         for sock in directory.iterdir():
             if sock.is_socket():
-                subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "jiyue"],
-                               capture_output=True, timeout=10, check=False)
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "jiyue"],
+                                   capture_output=True, timeout=10, check=False)
                 n += 1
         shutil.rmtree(directory, ignore_errors=True)
     return n
@@ -174,21 +200,22 @@ def end_run(run_id: str, groups: Iterable[Group] = (), sockets: Path | None = No
             grace: float = GRACE) -> list[int]:
     """End what run ``run_id`` left running: its recorded process groups (SIGTERM to each group
     whose leader is still the process that was recorded), its ssh control masters (``-O exit``),
-    then every process still carrying its id (SIGTERM, then SIGKILL after ``grace`` seconds).
-    Returns when none is left; the pids it found."""
+    then every process still carrying its id (SIGTERM once, SIGKILL after ``grace`` seconds).
+    Returns when none is left, with the pids it found; raises ProcessLookupError when something
+    outlives SIGKILL (a process stuck in the kernel)."""
     found = set(terminate(groups))
     if sockets is not None:
         close_sockets(sockets)
-    deadline = time.monotonic() + grace
-    sig = signal.SIGTERM
-    while True:
-        left = of_run(run_id)
-        found.update(left)
-        if not left:
-            return sorted(found)
-        if time.monotonic() > deadline:
-            sig = signal.SIGKILL
-        _signal(left, sig)
-        if time.monotonic() > deadline + grace:
-            raise ProcessLookupError(f"processes of run {run_id} do not end: {left}")
-        time.sleep(0.1)
+    return sorted(found | set(_end(lambda: of_run(run_id), f"run {run_id}", grace)))
+
+
+def require() -> None:
+    """What owning the run's processes needs on the controller: ``setpriv`` with
+    ``--pdeathsig`` (util-linux 2.33 or later)."""
+    try:
+        ok = subprocess.run(owned(["true"]), capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if not ok:
+        raise FileNotFoundError("setpriv with --pdeathsig (util-linux 2.33 or later) is missing: "
+                                "install util-linux (make system-packages)")

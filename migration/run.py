@@ -11,6 +11,7 @@ from a rehearsal lab's directory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -198,7 +199,11 @@ def close_interrupted(store: Store, state: Path, conn: Connection) -> list[str]:
         recorded = [processes.Group(p["pid"], p["start"]) for p in store.processes(rid, running=True)]
         written = [g for f in run_dir.glob(f"ansible/*/{processes.PROCESS_FILE}")
                    if (g := processes.Group.read(f)) is not None]
-        processes.end_run(rid, [*recorded, *written], sockets=Path(conn.control_path_dir(rid)))
+        try:
+            processes.end_run(rid, [*recorded, *written], sockets=Path(conn.control_path_dir(rid)))
+        except ProcessLookupError as exc:
+            raise RunError(f"the killed run {rid} left processes that do not end ({exc}): end them, then run "
+                           "again (nothing was changed)") from exc
         for g in recorded:
             store.process_ended(rid, g.pid, g.start)
         for key in run_dir.glob("migration_key*"):
@@ -217,6 +222,10 @@ def open_run(model: CityModel, sources: Sources, store: Store, state: Path, depa
     inventory (decommissioned hosts left out), runner and engine. On exit the run's migration key
     is deleted and the run recorded as finished with ``run.outcome``."""
     ip = ip or ip_plan(model)
+    try:
+        processes.require()
+    except FileNotFoundError as exc:
+        raise RunError(str(exc)) from exc
     close_interrupted(store, state, sources.conn)
     rid = run_id()
     run_dir = state.parent / "runs" / rid
@@ -242,8 +251,10 @@ def open_run(model: CityModel, sources: Sources, store: Store, state: Path, depa
         raise
     finally:
         engine.discard_key()
-        # the run's ssh connections close with it, and nothing it started outlives it
-        processes.end_run(rid, sockets=sockets, grace=5)
+        # the run's ssh connections close with it, and nothing it started outlives it (what
+        # outlives even SIGKILL is ended by the next run's close_interrupted, or refuses it)
+        with contextlib.suppress(ProcessLookupError):
+            processes.end_run(rid, sockets=sockets, grace=5)
         store.run_finished(rid, run.outcome)
 
 

@@ -118,8 +118,11 @@ class Runner:
         self.playbooks = playbooks
         self.run_id = run_id or run_dir.name
         self.on_process = on_process
+        #: set when the run stops: ansible-runner ends the playbooks in flight (its cancel_callback)
+        self.cancel = threading.Event()
         self._seq = 0
         self._seq_lock = threading.Lock()
+        self._bin = processes.launcher(run_dir / "bin")
 
     def env(self) -> dict[str, str]:
         env = {"ANSIBLE_CONFIG": str(self.playbooks / "ansible.cfg"),
@@ -129,7 +132,7 @@ class Runner:
                # the launcher first (the playbook's process group, recorded, ended with the driver),
                # then Ansible's commands from this Python's environment (the venv), even when it is
                # not on PATH
-               "PATH": os.pathsep.join([str(processes.launcher(self.run_dir / "bin")), str(Path(sys.executable).parent),
+               "PATH": os.pathsep.join([str(self._bin), str(Path(sys.executable).parent),
                                         os.environ.get("PATH", "")]),
                processes.MARKER: self.run_id}
         # Persistent ssh connections are keyed by user, host and port only (%C): two environments
@@ -153,13 +156,14 @@ class Runner:
             self._seq += 1
             seq = self._seq
         if spare:
+            # a clean-up: it also runs when the run's disk is full, and when the run is stopping
             with tempfile.TemporaryDirectory(prefix="jiyue-") as tmp:
                 return self._run(Path(tmp) / f"{seq:03d}-{label}", playbook, extravars, label, limit, inventory,
-                                 check)
+                                 check, cancellable=False)
         return self._run(self.run_dir / f"{seq:03d}-{label}", playbook, extravars, label, limit, inventory, check)
 
     def _run(self, data_dir: Path, playbook: str, extravars: dict[str, Any], label: str, limit: str | None,
-             inventory: Path | None, check: bool) -> PlaybookResult:
+             inventory: Path | None, check: bool, cancellable: bool = True) -> PlaybookResult:
         data_dir.mkdir(parents=True, exist_ok=True)
         process_file = data_dir / processes.PROCESS_FILE
         group: list[processes.Group] = []
@@ -221,7 +225,8 @@ class Runner:
                 limit=limit,
                 forks=settings.forks if settings.fast else 5,
                 timeout=settings.timeout,
-                envvars={**self.env(), "JIYUE_PROCESS_FILE": str(process_file)},
+                envvars={**self.env(), "JIYUE_PROCESS_FILE": str(process_file), processes.JOB: str(data_dir)},
+                cancel_callback=self.cancel.is_set if cancellable else None,
                 event_handler=handler,
                 cmdline="--check --diff" if check else None,
                 quiet=True,
@@ -230,9 +235,7 @@ class Runner:
         except BaseException:
             # interrupted, or the event handler failed (a full disk): the playbook's group ends
             # before the driver goes on
-            started = group[0] if group else processes.Group.read(process_file)
-            if started is not None:
-                processes.end_group(started, grace=5)
+            processes.end_job(group[0] if group else processes.Group.read(process_file), str(data_dir), grace=5)
             raise
         finally:
             log.close()

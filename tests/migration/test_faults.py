@@ -19,6 +19,9 @@ migration keys all agree with the state).
 - a target unreachable from the middle of replicate on (its link down): the step fails, and when
   the driver exits no source still grants the run's key; with the link back, the next run is
   verified with no key left anywhere;
+- Ctrl-C to ``jiyue migrate run`` while replicate runs: exit 130, the step failed as
+  interrupted (never rolled back), nothing of the run left running and no key granted; the same
+  command then resumes and is verified;
 - the state database on a tiny file system that fills while replicate runs: ``jiyue migrate
   run`` says the disk is full (exit 3, no traceback), no key is left granted, and with space
   freed the same command resumes and is verified.
@@ -625,6 +628,60 @@ def state_disk_full(fl: FaultLab) -> dict[str, Any]:
     return {"first": output.strip().splitlines()[-3:], "then": "verified"}
 
 
+def interrupted(fl: FaultLab) -> dict[str, Any]:
+    """Ctrl-C (SIGINT) to ``jiyue migrate run --system tourism-portal --cutover`` while its
+    replicate playbook runs: it stops (exit 130) with the step failed as interrupted and the system
+    where it was, no process of the run left and no key granted; the same command then resumes
+    and is verified."""
+    system = "tourism-portal"
+    before = manifest(fl, system)
+    state = fl.tmp / "interrupt" / "state.db"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    argv = cli_argv("migrate", "run", "--system", system, "--cutover", "--lab", LAB_NAME, "--state", state)
+    with (state.parent / "first.log").open("w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 600
+        try:
+            while True:
+                assert proc.poll() is None, f"the driver ended (rc {proc.returncode}) before replicate ran"
+                assert time.monotonic() < deadline, "replicate never ran"
+                time.sleep(0.2)
+                if not state.exists():
+                    continue
+                with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=5)) as db:
+                    try:
+                        playing = {r[0] for r in db.execute("SELECT label FROM processes WHERE ended_at IS NULL")}
+                    except sqlite3.OperationalError:
+                        continue
+                if f"{system}-replicate" in playing:
+                    break
+            proc.send_signal(signal.SIGINT)
+            proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    output = (state.parent / "first.log").read_text()
+    assert proc.returncode == 130, f"exit {proc.returncode}: {output[-2000:]}"
+    assert "Traceback" not in output, output[-3000:]
+    with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        rid = db.execute("SELECT id FROM runs ORDER BY started_at DESC").fetchone()[0]
+        now = db.execute("SELECT state, running_step FROM systems WHERE id=?", (system,)).fetchone()
+        steps = db.execute("SELECT step, outcome FROM steps WHERE system=? ORDER BY seq", (system,)).fetchall()
+    assert processes.of_run(rid) == [], "a process of the interrupted run lives on"
+    assert now == ("prechecked", None), now
+    assert ("replicate", "failed") in steps and ("rollback", "ok") not in steps, steps
+    with driver(fl, "interrupt-check", [system]) as (engine, _):
+        left = grants_left(fl, engine, system)
+    assert left == [], f"the run's key is still granted on {left} after the interrupt"
+    again = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    with driver(fl, "interrupt-check", [system]) as (engine, _), Store.open(state, write=False) as store:
+        assert_settled(fl, engine, store, system, State.verified)
+    assert manifest(fl, system) == before, "the source changed"
+    return {"steps": steps, "then": "verified"}
+
+
 SCENARIOS: dict[str, Callable[[FaultLab], dict[str, Any]]] = {
     "kill": kill_mid_wave,  # the longest first
     "writer": written_during_replicate,
@@ -634,6 +691,7 @@ SCENARIOS: dict[str, Callable[[FaultLab], dict[str, Any]]] = {
     "full": disk_full,
     "lost": target_lost,
     "statefs": state_disk_full,
+    "interrupt": interrupted,
 }
 
 
@@ -705,3 +763,8 @@ def test_target_unreachable_mid_replicate_leaves_no_grant(scenarios: dict[str, F
 def test_state_on_a_full_disk(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
     outcome(scenarios, "statefs")
 
+
+
+@scenario("interrupt")
+def test_ctrl_c_mid_replicate(scenarios: dict[str, Future[dict[str, Any]]]) -> None:
+    outcome(scenarios, "interrupt")

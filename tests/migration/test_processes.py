@@ -29,11 +29,13 @@ def spawned() -> Iterator[list[subprocess.Popen[bytes]]]:
         p.wait()
 
 
-def stubborn(run_id: str | None, procs: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    """A process group (a shell and its child) that ignores SIGTERM, carrying ``run_id``."""
-    env = {k: v for k, v in os.environ.items() if k != processes.MARKER}
+def stubborn(run_id: str | None, procs: list[subprocess.Popen[bytes]], job: str = "") -> subprocess.Popen[bytes]:
+    """A process group (a shell and its child) that ignores SIGTERM, carrying ``run_id`` (and ``job``)."""
+    env = {k: v for k, v in os.environ.items() if k not in (processes.MARKER, processes.JOB)}
     if run_id is not None:
         env[processes.MARKER] = run_id
+    if job:
+        env[processes.JOB] = job
     p = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 300 & wait"], start_new_session=True, env=env)
     procs.append(p)
     for _ in range(50):
@@ -59,17 +61,20 @@ def test_a_recorded_group_whose_pid_was_reused_is_not_signalled(spawned: list[su
     p = stubborn(None, spawned)
     stale = processes.Group(p.pid, (processes.start_time(p.pid) or 0) - 1)  # another process had this pid
     assert processes.terminate([stale]) == []
-    processes.end_group(stale, grace=0.2)
+    processes.end_job(stale, "job-that-is-not-running", grace=0.2)
     assert len(processes._group_left(p.pid)) == 2
 
 
-def test_end_group_escalates_to_sigkill(spawned: list[subprocess.Popen[bytes]]) -> None:
-    p = stubborn(None, spawned)
+def test_end_job_ends_the_job_only_and_escalates_to_sigkill(spawned: list[subprocess.Popen[bytes]]) -> None:
+    p = stubborn("r-a", spawned, job="/runs/r-a/ansible/001-x-replicate")
+    other = stubborn("r-a", spawned, job="/runs/r-a/ansible/002-y-replicate")
     t0 = time.monotonic()
-    processes.end_group(processes.Group(p.pid, processes.start_time(p.pid) or 0), grace=0.5)
+    processes.end_job(processes.Group(p.pid, processes.start_time(p.pid) or 0), "/runs/r-a/ansible/001-x-replicate",
+                      grace=0.5)
     assert processes._group_left(p.pid) == []
     assert p.wait(5) == -signal.SIGKILL
     assert time.monotonic() - t0 < 5
+    assert len(processes._group_left(other.pid)) == 2, "another job of the same run was ended"
 
 
 def test_an_owned_process_ends_with_its_killed_driver(tmp_path: Path) -> None:
@@ -112,3 +117,9 @@ def test_the_launcher_records_the_playbook_group(tmp_path: Path) -> None:
     group = processes.Group.read(record)
     assert group is not None and group.start > 0
     assert oct((tmp_path / "bin" / "ansible-playbook").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_run_refuses_to_start_without_setpriv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(FileNotFoundError, match="setpriv with --pdeathsig"):
+        processes.require()
