@@ -92,15 +92,24 @@ class PreviewMocks(Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """The SDK's mock monitor, recording each registration as {urn, type, name, parent, inputs}."""
+    """The SDK's mock monitor, recording each registration as {urn, type, name, parent, inputs} and,
+    as the engine gives them to a stack policy, ``dependencies`` (input -> the URNs its value came
+    from) and, for a StackReference, its ``outputs`` (what was read)."""
 
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
         self.records: list[dict[str, Any]] = []
         self.options: dict[str, dict[str, Any]] = {}
 
-    def _record(self, urn: str, typ: str, name: str, parent: str, inputs: dict[str, Any]) -> None:
-        self.records.append({"urn": urn, "type": typ, "name": name, "parent": parent or None, "inputs": inputs})
+    def _record(self, urn: str, typ: str, name: str, parent: str, inputs: dict[str, Any],
+                dependencies: Any = None, outputs: dict[str, Any] | None = None) -> None:
+        record: dict[str, Any] = {"urn": urn, "type": typ, "name": name, "parent": parent or None, "inputs": inputs}
+        deps = {k: sorted(v.urns) for k, v in sorted((dependencies or {}).items()) if v.urns}
+        if deps:
+            record["dependencies"] = deps
+        if outputs is not None:
+            record["outputs"] = outputs
+        self.records.append(record)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -114,7 +123,7 @@ class RecordingMonitor(MockMonitor):
         id_, state = self.mocks.new_resource(args)
         obj = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, state)
-        self._record(urn, request.type, request.name, request.parent, inputs)
+        self._record(urn, request.type, request.name, request.parent, inputs, request.propertyDependencies)
         self.options[urn] = {"protect": bool(request.protect), "aliases": self._aliases(request),
                              "ignore_changes": list(request.ignoreChanges),
                              "replace_on_changes": list(request.replaceOnChanges)}
@@ -136,6 +145,9 @@ class RecordingMonitor(MockMonitor):
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
         response = super().ReadResource(request)
         inputs = rpc.deserialize_properties(request.properties)
+        outputs = None
+        if request.type == STACK_REFERENCE:
+            outputs = {k: v for k, v in rpc.deserialize_properties(response.properties).items() if k == "outputs"}
         self._record(response.urn, request.type, request.name, request.parent,
-                     {k: v for k, v in inputs.items() if v is not None})
+                     {k: v for k, v in inputs.items() if v is not None}, outputs=outputs)
         return response

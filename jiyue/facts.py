@@ -13,7 +13,7 @@ after the facts were written.
 
 Shape (``version`` changes whenever a key changes meaning or goes away)::
 
-    {"format": "jiyue-city-facts", "version": 1, "city": "dalian",
+    {"format": "jiyue-city-facts", "version": 3, "city": "dalian",
      "registry": {"root": "/abs/path", "files": {"city.yaml": "<sha256>", ...}},
      "platform_department": "bigdata",
      "egress": {"external_network", "external_cidr", "allowed_ports"},
@@ -23,7 +23,7 @@ Shape (``version`` changes whenever a key changes meaning or goes away)::
                  "segments": [{"name", "kind", "department", "zone", "site", "cidr", "gateway"}]},
      "departments": {id: {"quotas": {"vcpus", "ram_gb", "volume_gb", "instances"}, "systems": [id, ...]}},
      "systems": {id: {"department", "zone", "classification", "public_facing", "platform",
-                      "volume_class", "retired",
+                      "volume_class", "retired", "capacity": {"flavor", "instances", "volume_gb"},
                       "dr": {"rpo_minutes", "rto_minutes", "mode", "replication", "backup_interval_minutes"} | null,
                       "needs_dr", "filing_gaps": [field, ...]}},
      "filing_recorded": bool,
@@ -35,6 +35,8 @@ Shape (``version`` changes whenever a key changes meaning or goes away)::
 Version 2 added ``flows``: the city's table of allowed flows (:mod:`jiyue.flows`), by which the pack
 judges every security group's egress. A system's ``dr`` carries the DR table's row (:mod:`jiyue.dr`:
 hot, warm or cold, the replication, the backup interval), by which the pack judges its DR stack.
+Version 3 added a system's ``capacity`` at the primary site, which its hot or warm standby must
+equal.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from .registry.schema import Site, System, Zone
 from .stacks import stack_names
 
 FORMAT = "jiyue-city-facts"
-VERSION = 2
+VERSION = 3
 
 
 def registry_files(model: CityModel) -> dict[str, str]:
@@ -83,6 +85,8 @@ def _system(department: str, s: System, model: CityModel) -> dict[str, Any]:
         "public_facing": s.public_facing,
         "platform": s.platform.value if s.platform else None,
         "volume_class": s.capacity.volume_class,
+        "capacity": {"flavor": s.capacity.flavor, "instances": s.capacity.instances,
+                     "volume_gb": s.capacity.volume_gb},
         "retired": s.retirement is not None,
         "dr": _dr(s, model),
         "needs_dr": s.dr is not None and s.retirement is None,

@@ -243,11 +243,17 @@ class PackProcess:
 
     def analyze_stack(self, resources: Sequence[Mapping[str, Any]], stack: str = "",
                       requests: Sequence[analyzer_pb2.AnalyzeRequest] | None = None) -> list[Diagnostic]:
+        """``AnalyzeStack`` as the engine calls it: each resource with its final properties (the inputs
+        and, where the preview recorded them, a read's outputs) and its properties' dependencies."""
         reqs = requests if requests is not None else [self._request(r) for r in resources]
         req = analyzer_pb2.AnalyzeStackRequest(resources=[
-            analyzer_pb2.AnalyzerResource(type=q.type, urn=q.urn, name=q.name, properties=q.properties,
-                                          parent=q.options.parent, options=q.options)
-            for q in reqs])
+            analyzer_pb2.AnalyzerResource(
+                type=q.type, urn=q.urn, name=q.name,
+                properties=_struct({**(r.get("inputs") or {}), **r["outputs"]}) if r.get("outputs") else q.properties,
+                parent=q.options.parent, options=q.options,
+                propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                                      for k, v in (r.get("dependencies") or {}).items()})
+            for q, r in zip(reqs, resources, strict=True)])
         return self._diags(self.stub.AnalyzeStack(req), "", stack)
 
     def judge(self, stack: str, resources: Sequence[Mapping[str, Any]]) -> StackResult:

@@ -19,7 +19,7 @@ from typing import Any
 from netaddr import IPNetwork
 
 FORMAT = "jiyue-city-facts"
-VERSION = 2  # the version of jiyue/facts.py this reader understands
+VERSION = 3  # the version of jiyue/facts.py this reader understands
 
 
 class CityError(Exception):
@@ -60,6 +60,10 @@ class SystemFacts:
     rto_minutes: int | None
     dr_mode: str | None  # hot, warm or cold by the city's DR table (jiyue/dr.py); None without DR needs
     volume_class: str
+    flavor: str  # at the primary site, which a hot or warm standby must equal
+    instances: int
+    volume_gb: int
+    backup_interval_minutes: int | None  # cold: the DR table's backup interval
     retired: bool  # its retirement is recorded (T1.2): no stack builds it
     needs_dr: bool  # an RPO/RTO and not retired
     filing_gaps: tuple[str, ...]  # what G6 still asks of it (jiyue.catalog), empty when out of scope
@@ -85,6 +89,15 @@ class AllowedEgress:
         return any(remote in net for net in self.to)
 
 
+@dataclass(frozen=True)
+class PlanSegment:
+    """A segment of the city's IP plan and the stack that builds it."""
+
+    name: str
+    stack: str  # <zone>-<site>-<department>, or <zone>-<site>-foundation for the shared and management ones
+    net: IPNetwork
+
+
 @dataclass
 class CityFacts:
     path: Path | None  # the facts file
@@ -106,6 +119,7 @@ class CityFacts:
     registry_files: dict[str, str] = field(default_factory=dict, repr=False)  # path under root -> SHA-256
     #: (system, site) -> what its security group may open (the flow table's egress of the system)
     egress: dict[tuple[str, str], list[AllowedEgress]] = field(default_factory=dict, repr=False)
+    segments: list[PlanSegment] = field(default_factory=list, repr=False)
 
     def encrypted(self, volume_class: str) -> bool:
         vc = self.volume_classes.get(volume_class)
@@ -152,7 +166,10 @@ class CityFacts:
                 public_facing=bool(s["public_facing"]), platform=s["platform"],
                 rpo_minutes=(s["dr"] or {}).get("rpo_minutes"), rto_minutes=(s["dr"] or {}).get("rto_minutes"),
                 dr_mode=(s["dr"] or {}).get("mode"),
-                volume_class=s["volume_class"], retired=bool(s["retired"]), needs_dr=bool(s["needs_dr"]),
+                volume_class=s["volume_class"], flavor=str(s["capacity"]["flavor"]),
+                instances=int(s["capacity"]["instances"]), volume_gb=int(s["capacity"]["volume_gb"]),
+                backup_interval_minutes=(s["dr"] or {}).get("backup_interval_minutes"),
+                retired=bool(s["retired"]), needs_dr=bool(s["needs_dr"]),
                 filing_gaps=tuple(s["filing_gaps"])) for sid, s in doc["systems"].items()}
             registry = doc.get("registry") or {}
             return cls(
@@ -176,6 +193,8 @@ class CityFacts:
                 filing_recorded=bool(doc["filing_recorded"]),
                 registry_files=dict(registry.get("files") or {}),
                 egress=_egress(doc["flows"]),
+                segments=[PlanSegment(g["name"], f"{g['zone']}-{g['site']}-{g['department'] or 'foundation'}",
+                                      IPNetwork(g["cidr"])) for g in plan["segments"]],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CityError(f"{where}the facts are not in the expected shape: {exc!r}") from exc

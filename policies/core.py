@@ -152,13 +152,15 @@ _LABELS: dict[int, tuple[Any, str, dict[str, str]]] = {}  # id(props) -> (props,
 
 @dataclass
 class Resource:
-    """A resource as the engine gives it: type token, name, URN, inputs, parent URN."""
+    """A resource as the engine gives it: type token, name, URN, properties, parent URN and, to a
+    stack policy, each property's dependencies (the URNs its value came from)."""
 
     type: str
     name: str
     urn: str
     props: Mapping[str, Any]
     parent: str | None = None
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     _labels: dict[str, str] | None = field(default=None, repr=False)
 
     @property
@@ -185,9 +187,14 @@ class Resource:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Resource:
-        """From the preview's ``{"urn", "type", "name", "parent", "inputs"}``."""
+        """From the preview's ``{"urn", "type", "name", "parent", "inputs"}`` with, when recorded, the
+        ``outputs`` a read returned (a StackReference's) and the inputs' ``dependencies``."""
+        props = d.get("inputs") or d.get("props") or {}
+        if d.get("outputs"):
+            props = {**props, **d["outputs"]}
         return cls(type=d["type"], name=d.get("name") or name_of_urn(d.get("urn")) or "", urn=d.get("urn") or "",
-                   props=d.get("inputs") or d.get("props") or {}, parent=d.get("parent") or None)
+                   props=props, parent=d.get("parent") or None,
+                   dependencies={k: tuple(v) for k, v in (d.get("dependencies") or {}).items()})
 
 
 # --------------------------------------------------------------------------- context

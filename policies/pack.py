@@ -62,7 +62,8 @@ def _stack_validate(mod: ModuleType) -> pp.StackValidation:
     check_stack = mod.check_stack
 
     def validate(args: pp.StackValidationArgs, report_violation: pp.ReportViolation) -> None:
-        resources = [Resource(p.resource_type, p.name, p.urn, p.props, p.parent.urn if p.parent else None)
+        resources = [Resource(p.resource_type, p.name, p.urn, p.props, p.parent.urn if p.parent else None,
+                              {k: tuple(d.urn for d in v) for k, v in (p.property_dependencies or {}).items()})
                      for p in args.resources]
         urn = next((r.urn for r in resources if r.urn), "")
         ctx = context_for(urn, args.get_config())

@@ -38,9 +38,15 @@ def test_preview_json_shape():
     for d in data:
         assert set(d) == {"stack", "resources"}
         for res in d["resources"]:
-            assert set(res) == {"urn", "type", "name", "parent", "inputs"}
+            assert {"urn", "type", "name", "parent", "inputs"} <= set(res) <= {
+                "urn", "type", "name", "parent", "inputs", "dependencies", "outputs"}
+            assert "outputs" not in res or res["type"] == "pulumi:pulumi:StackReference"
     port = next(x for x in data[1]["resources"] if x["type"] == "openstack:networking/port:Port")
     assert "fixedIps" in port["inputs"] and "securityGroupIds" in port["inputs"]
+    # what a stack policy is given: where each input's value came from, and what a reference read
+    assert any("subnet:Subnet" in u for u in port["dependencies"]["fixedIps"])
+    ref = next(x for x in data[1]["resources"] if x["type"] == "pulumi:pulumi:StackReference")
+    assert ref["outputs"]["outputs"]["routerId"]
 
 
 def test_preview_refuses_bad_usage():

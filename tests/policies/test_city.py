@@ -112,6 +112,24 @@ def overlapping_subnet(rs, stack):
          {"cidr": sub["inputs"]["cidr"], **labels("finance", "*", "internal")})
 
 
+def router_of_the_other_zone(rs, stack):
+    """The department's segment reads the extranet's foundation, whose router joins it to the extranet."""
+    ref = next(r for r in rs if r["type"] == "pulumi:pulumi:StackReference")
+    ref["inputs"]["name"] = ref["inputs"]["name"].replace("intranet-", "extranet-")
+
+
+def subnet_of_another_stack(rs, stack):
+    """finance's subnet takes health's intranet segment: each stack alone has no overlap."""
+    sub = next(r for r in rs if r["type"].endswith("subnet:Subnet"))
+    sub["inputs"]["cidr"] = "10.64.39.0/24"
+
+
+def standby_smaller_than_primary(rs, stack):
+    """finance-treasury is hot with two instances at the primary site; its DR copy keeps one."""
+    server = next(r for r in rs if r["type"].endswith("instance:Instance") and "finance-treasury-dr-2" in r["name"])
+    rs.remove(server)
+
+
 VARIANTS = [
     ("public-ssh", "extranet-primary-finance", public_ssh,
      {"jiyue-ingress-public-web-only", "jiyue-ingress-admin-from-management"}),
@@ -120,6 +138,10 @@ VARIANTS = [
     ("unencrypted-classified-volume", "intranet-primary-secrecy", unencrypted_classified_volume,
      {"jiyue-classified-volume-encrypted"}),
     ("overlapping-subnet", "intranet-primary-finance", overlapping_subnet, {"jiyue-subnet-no-overlap"}),
+    ("router-of-the-other-zone", "intranet-primary-finance", router_of_the_other_zone, {"jiyue-router-own-zone"}),
+    ("subnet-of-another-stack", "intranet-primary-finance", subnet_of_another_stack, {"jiyue-subnet-city-plan"}),
+    ("standby-smaller-than-primary", "intranet-dr-finance", standby_smaller_than_primary,
+     {"jiyue-dr-matches-primary"}),
 ]
 
 

@@ -47,6 +47,21 @@ def test_grpc_finds_what_the_rules_find_directly(pack, recorded_graph, facts_fil
     assert all(d.enforcement == "mandatory" for d in result.diagnostics)
 
 
+def test_a_stack_rule_sees_where_an_input_came_from_over_grpc(pack, recorded_graph):
+    """The engine gives AnalyzeStack each property's dependencies and a reference's outputs; the pack
+    reads them through pulumi-policy: the finance segment's router taken from the extranet's foundation."""
+    resources = copy.deepcopy(next(r for s, r in recorded_graph if s == STACK))
+    assert not [d for d in pack.judge(STACK, resources).diagnostics if d.policy == "jiyue-router-own-zone"]
+    ref = next(r for r in resources if r["type"] == "pulumi:pulumi:StackReference")
+    ref["inputs"]["name"] = ref["inputs"]["name"].replace("intranet-", "extranet-")
+    found = [d.message for d in pack.judge(STACK, resources).diagnostics if d.policy == "jiyue-router-own-zone"]
+    assert any("attaches to the router of extranet-primary-foundation" in m for m in found), found
+    ref["inputs"]["name"] = ref["inputs"]["name"].replace("extranet-", "intranet-")
+    ref["outputs"]["outputs"]["routerId"] = "another-router"  # read from the right stack, another value
+    found = [d.message for d in pack.judge(STACK, resources).diagnostics if d.policy == "jiyue-router-own-zone"]
+    assert any("not intranet-primary-foundation's routerId" in m for m in found), found
+
+
 def test_stack_rules_run_in_analyze_stack_with_the_configured_stack(pack):
     stack = "intranet-dr-finance"  # finance-budget and finance-treasury need DR; give none a counterpart
     pack.configure_stack(stack)

@@ -31,6 +31,43 @@ def tcp(port: int, **kw: Any) -> dict[str, Any]:
     return {"protocol": "tcp", "portRangeMin": port, "portRangeMax": port, **kw}
 
 
+IN_DR = "intranet-dr-finance"
+ROUTER_IN = "6bda6d19-6b37-5724-baa1-251caac9cbf1"
+ROUTER_EX = "0c6b6a52-1ad6-5a43-9a0c-3a5e4f3f1b11"
+
+
+def reference(stack: str, foundation: str, router: str) -> Any:
+    return res(stack, "pulumi:pulumi:StackReference", f"finance/*/{foundation}",
+               {"name": f"organization/jiyue/{foundation}", "outputs": {"routerId": router}})
+
+
+REF_IN = reference(IN_P, "intranet-primary-foundation", ROUTER_IN)
+REF_EX = reference(IN_P, "extranet-primary-foundation", ROUTER_EX)
+
+
+def iface(stack: str, name: str, origin: Any, router: str) -> Any:
+    r = res(stack, "networking/routerInterface:RouterInterface", f"finance/*/{name}-interface",
+            {"routerId": router, "subnetId": "sub"})
+    if origin is not None:
+        r.dependencies = {"routerId": (origin.urn,)}
+    return r
+
+
+def standby(stack: str, system: str, n: int, *, flavor: str = "s1-medium", gb: int = 50,
+            power: str | None = None, mode: str | None = None) -> list:
+    """``n`` standby servers of ``system`` with their data volumes, as the program declares them."""
+    lab = labels("finance", system, "internal")
+    hot = system == "finance-treasury"
+    out = []
+    for i in range(n):
+        out.append(res(stack, "compute/instance:Instance", f"finance/{system}/{system}-dr-{i + 1}-server",
+                       {**lab, "flavorName": flavor, "powerState": power or ("active" if hot else "shutoff")}))
+        out.append(res(stack, "blockstorage/volume:Volume", f"finance/{system}/{system}-dr-{i + 1}-data",
+                       {**lab, "size": gb, "metadata": {**lab["metadata"],
+                                                        "drMode": mode or ("hot" if hot else "warm")}}))
+    return out
+
+
 # rule -> {case: (stack, [resources], violates?)}; stack rules get the list, resource rules the one resource
 CASES: dict[str, dict[str, tuple[str, list, bool]]] = {
     "jiyue-intranet-no-external-gateway": {
@@ -127,6 +164,23 @@ CASES: dict[str, dict[str, tuple[str, list, bool]]] = {
         "missing": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {}),
                            res(IN_P, "networking/subnet:Subnet", "b", {"subnetpoolId": "pool"})], False),
     },
+    "jiyue-subnet-city-plan": {
+        "compliant": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.64.32.0/24"})], False),
+        # health's intranet segment: each stack alone passes jiyue-subnet-no-overlap
+        "violating": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.64.39.0/25"})], True),
+        "missing": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"subnetpoolId": "pool"})], False),
+    },
+    "jiyue-router-own-zone": {
+        "compliant": (IN_P, [REF_IN, iface(IN_P, "10.64.32.1", REF_IN, ROUTER_IN)], False),
+        "violating": (IN_P, [REF_EX, iface(IN_P, "x", REF_EX, ROUTER_EX)], True),  # the extranet's router
+        "missing": (IN_P, [iface(IN_P, "x", None, "9f0c1e7a-0000-4000-8000-000000000000")], True),  # a literal
+    },
+    "jiyue-dr-matches-primary": {
+        "compliant": (IN_DR, [*standby(IN_DR, "finance-treasury", 2), *standby(IN_DR, "finance-budget", 1)], False),
+        "violating": (IN_DR, standby(IN_DR, "finance-treasury", 1), True),  # hot, the primary has 2
+        "missing": (IN_DR, [res(IN_DR, "compute/instance:Instance", "finance/finance-treasury/vm",
+                                labels("finance", "finance-treasury", "internal"))], True),  # 1 of 2
+    },
     "jiyue-subnet-in-plan": {
         "compliant": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.64.20.0/24"})], False),
         "violating": (IN_P, [res(IN_P, "networking/subnet:Subnet", "a", {"cidr": "10.128.20.0/24"})], True),
@@ -221,3 +275,28 @@ def test_zone_comes_from_labels_when_the_stack_name_does_not_tell(ctx):
     c = context_for(r.urn, {}, r)
     assert c.zone == "intranet"
     assert list(BY_NAME["jiyue-intranet-no-floating-ip"].check(r, c))
+
+
+@pytest.mark.parametrize("resources,says", [
+    (standby(IN_DR, "finance-treasury", 2, flavor="s1-small"), "is s1-small, the primary runs s1-medium"),
+    (standby(IN_DR, "finance-treasury", 2, gb=20), "hold 20 GB, the primary's hold 50 GB"),
+    (standby(IN_DR, "finance-treasury", 2, power="shutoff"), "a hot standby is active"),
+    (standby(IN_DR, "finance-budget", 1, power="active"), "a warm standby is shutoff"),
+    (standby(IN_DR, "finance-treasury", 2, mode="cold"), "declared cold, but the city's DR table says"),
+])
+def test_a_standby_unlike_its_primary_is_refused(resources, says, ctx):
+    """Each way a standby can fall short of its primary, judged against the facts' capacity and DR row."""
+    found = violations("jiyue-dr-matches-primary", IN_DR, resources, ctx)
+    assert any(says in m for m in found), found
+
+
+def test_a_department_subnet_on_its_own_router_is_refused(ctx):
+    router = res(IN_P, "networking/router:Router", "finance/*/router", {"name": "finance"})
+    found = violations("jiyue-router-own-zone", IN_P, [router, iface(IN_P, "own", router, "r")], ctx)
+    assert any("a router of its own" in m for m in found), found
+
+
+def test_the_router_id_must_be_the_one_the_foundation_gave(ctx):
+    """The interface depends on the right reference but names another router than its output."""
+    found = violations("jiyue-router-own-zone", IN_P, [REF_IN, iface(IN_P, "x", REF_IN, ROUTER_EX)], ctx)
+    assert any("not intranet-primary-foundation's routerId" in m for m in found), found

@@ -58,5 +58,5 @@ def test_the_facts_carry_the_flow_table():
     model = load_city(DEFAULT_CITY)
     ip = ip_plan(model)
     doc = city_facts(model, ip)
-    assert doc["version"] == 2 and doc["flows"] == flows(model, ip).as_dict()
+    assert doc["version"] == VERSION and doc["flows"] == flows(model, ip).as_dict()
     assert json.loads(json.dumps(doc))["flows"] == doc["flows"]
