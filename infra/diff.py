@@ -108,22 +108,6 @@ class CityDiff:
         return ops
 
 
-# --------------------------------------------------------------------------- which stacks are built
-
-
-def built(model: CityModel, name: StackName) -> bool:
-    """Whether the program builds stack ``name`` for ``model``: a foundation always, a department
-    stack when it holds a live system."""
-    if name.is_foundation:
-        return True
-    return (name.department in model.departments
-            and bool(stack_systems(model, name.department, name.zone, name.site)))
-
-
-def built_stacks(model: CityModel) -> list[str]:
-    return [s for s in listed_stacks(model) if built(model, StackName.parse(s))]
-
-
 # --------------------------------------------------------------------------- running the program
 
 
@@ -192,8 +176,8 @@ def previews(models: list[tuple[CityModel, list[str]]]) -> list[dict[str, StackP
 def compare(base: CityModel, new: CityModel, only: list[str] | None = None) -> CityDiff:
     """The diff of every stack of either registry (or of the stacks ``only`` names); ValueError for a
     name that is no stack of either."""
-    base_names, new_names = built_stacks(base), built_stacks(new)
-    order = list(dict.fromkeys(listed_stacks(new) + new_names + listed_stacks(base) + base_names))
+    base_names, new_names = listed_stacks(base), listed_stacks(new)
+    order = list(dict.fromkeys(new_names + base_names))
     if only is not None:
         unknown = [s for s in only if str(StackName.parse(s)) not in order]
         if unknown:

@@ -17,9 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from infra.diff import STATEFUL_TYPES, CityDiff, built_stacks, compare, previews
+from infra.diff import STATEFUL_TYPES, CityDiff, compare, previews
 from infra.replacements import arguments, forces_replacement
+from jiyue.facts import write_facts
 from jiyue.registry import load_city
+from jiyue.stacks import stacks
+from policies.check import check_graphs
 
 from .conftest import SAMPLE_CITY
 
@@ -50,7 +53,19 @@ def system_block(city: Path, system: str) -> tuple[str, str]:
 
 
 def diff_of(city: Path, only: list[str] | None = None) -> CityDiff:
-    return compare(load_city(SAMPLE_CITY), load_city(city), only)
+    """The diff of the edited ``city`` against the sample; every stack it still builds and changes
+    (or the ``only`` ones) passes the policy pack with the edited city's facts, but for the filing
+    gate, which the sample fails on purpose."""
+    model = load_city(city)
+    d = compare(load_city(SAMPLE_CITY), model, only)
+    judged = [s.stack for s in d.stacks if s.action in ("create", "update") or (only and s.action == "same")]
+    if judged:
+        (runs,) = previews([(model, judged)])
+        facts = write_facts(model, city.parent / "facts.json")
+        report = check_graphs([(n, runs[n].resources) for n in judged], facts=facts, mode="direct")
+        assert {f.rule for f in report.findings} <= {"jiyue-filing-gate"}, [
+            (f.stack, f.rule, f.message) for f in report.findings if f.rule != "jiyue-filing-gate"]
+    return d
 
 
 def changed(d: CityDiff) -> dict[str, str]:
@@ -64,7 +79,7 @@ def ops(d: CityDiff) -> set[str]:
 def test_no_edit_every_stack_is_the_same(tmp_path):
     d = diff_of(copy_city(tmp_path))
     assert d.stacks and {s.action for s in d.stacks} == {"same"}
-    assert [s.stack for s in d.stacks] == built_stacks(load_city(SAMPLE_CITY))
+    assert [s.stack for s in d.stacks] == stacks(load_city(SAMPLE_CITY))
     assert d.blocking() == []
 
 
@@ -188,7 +203,7 @@ def test_the_replacement_table_is_the_sdks():
 
 def test_the_table_knows_every_input_the_program_sets():
     city = load_city(SAMPLE_CITY)
-    (runs,) = previews([(city, built_stacks(city))])
+    (runs,) = previews([(city, stacks(city))])
     seen: dict[str, set[str]] = {}
     for p in runs.values():
         for r in p.resources:
