@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from netaddr import IPNetwork
 
+from .registry.checks import HOST_BASE, HOST_BLOCK
 from .registry.diagnostics import Diagnostic, Severity, relpath
 from .registry.model import CityModel, dotted
 from .registry.schema import Site, Zone
@@ -294,11 +295,35 @@ def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
             net = IPNetwork(f"{_ip(mgmt.first + k * 256)}/24") if mgmt.prefixlen <= 23 else mgmt
             segments.append(Segment(f"mgmt-{zone.value}-{site.value}", None, zone, site, str(net),
                                     _ip(net.first + 1)))
+    diags.extend(_systems_beyond_segment(model, system_slots))
     result = IpPlan(segments=segments, slots=slots, new_slots=new, stale_slots=stale, diagnostics=diags,
                     system_slots=system_slots, new_system_slots=new_systems, stale_system_slots=stale_systems)
     _legacy_blocks(model, result, city_name)
     result.diagnostics.extend(_overlaps(model))
     return result
+
+
+def _systems_beyond_segment(model: CityModel, system_slots: dict[str, dict[str, int]]) -> list[Diagnostic]:
+    """Every live system's instances have planned addresses in its slot of the department's segment
+    (the slot pinned in the lock, or the next free one; jiyue.placement lays hosts out by slot)."""
+    prefix = model.city.addressing.segment_prefix
+    pool = (2 ** (32 - prefix) * 3) // 4  # the last quarter is the DHCP pool
+    room = max((pool - HOST_BASE) // HOST_BLOCK, 0)
+    out = []
+    for dep_id, dep in sorted(model.departments.items()):
+        for k, system in enumerate(dep.systems):
+            slot = system_slots.get(dep_id, {}).get(system.id)
+            n = min(system.capacity.instances, HOST_BLOCK)  # more is the schema checks' to refuse
+            if system.retirement is not None or slot is None or HOST_BASE + HOST_BLOCK * slot + n <= pool:
+                continue
+            src = model.sources[dep_id]
+            out.append(Diagnostic(
+                src.name, src.line("systems", k, "id"), f"systems[{k}].id",
+                f"{system.id} is in address slot {slot} of its department, but a /{prefix} segment holds "
+                f"{room} systems (slots 0 to {room - 1})",
+                "free the slots of deleted systems (`jiyue ipam --update-lock --prune`), use a shorter "
+                "addressing.segment_prefix in city.yaml, or move systems to another department", code="segment-full"))
+    return out
 
 
 def _system_slots(model: CityModel, lock: dict[str, dict[str, int]], *, prune: bool

@@ -107,8 +107,9 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
      "no route between them", "systems[0].depends_on[0]", None),
     ("too-many-instances", lambda d: sys0(d)["capacity"].__setitem__("instances", 9),
      "at most 8 planned addresses", "systems[0].capacity.instances", "instances: 9"),
-    ("more-systems-than-addresses", lambda d: d["systems"].extend(_copies(d["systems"][2], 3, 24)),
-     "system #24 of the department", "systems[23].id", "id: d001-s23"),
+    ("more-systems-than-addresses", lambda d: (d["systems"].extend(_copies(d["systems"][2], 3, 24)), d["quotas"].update(
+        vcpus=1000, ram_gb=1000, volume_gb=100_000, instances=1000)),
+     "d001-s23 is in address slot 23 of its department", "systems[23].id", "id: d001-s23"),
     ("rpo-zero-long-rto", lambda d: sys0(d).__setitem__("dr", {"rpo_minutes": 0, "rto_minutes": 1440}),
      "needs replication (hot or warm)", "systems[0].dr.rto_minutes", "rto_minutes: 1440"),
     ("long-department-id", lambda d: d.update(parent="a-department-id-longer-than-24"),
@@ -198,7 +199,7 @@ CASE_OF_CHECK = {
     "postgresql_lists_databases": "postgresql-without-databases",
     "legacy_addresses_unique": "duplicate-address",
     "within_quota": "over-quota",
-    "systems_fit_segment": "more-systems-than-addresses",
+    "systems_fit_segment": "too-many-instances",
     "dr_rpo_within_rto": "rpo-zero-long-rto",
     "dependencies_within_zone": "cross-zone-dependency",
     "platform_not_retired": "retired-platform",
@@ -377,6 +378,24 @@ def test_lock_file_with_shared_slot(mini_city, cli):
     result = cli("validate", "--city", mini_city)
     assert result.exit_code == ExitStatus.BAD_INPUT
     assert "ipam.lock.yaml:3: slots.d001: slot 0 already belongs to 'd000'" in result.stderr
+
+
+def test_a_pinned_slot_beyond_the_segment_is_refused_however_few_systems(mini_city, cli):
+    """The addresses follow the slot pinned in the lock, not the position in the file: a department
+    of three systems with one pinned in slot 30 of a /24 (22 slots) has no address for it, and one
+    pinned in slot 21 has."""
+    dep = yaml.safe_load((mini_city / "departments" / f"{DEP}.yaml").read_text(encoding="utf-8"))
+    ids = [s["id"] for s in dep["systems"]]
+    lock = {"slots": {f"d{n:03d}": n for n in range(len(list((mini_city / "departments").glob("*.yaml"))))},
+            "systems": {DEP: {ids[0]: 30, ids[1]: 21, **{s: k for k, s in enumerate(ids[2:])}}}}
+    (mini_city / "ipam.lock.yaml").write_text(yaml.safe_dump(lock), encoding="utf-8")
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT, result.output
+    errors = [ln for ln in result.stderr.splitlines() if "address slot" in ln]
+    assert len(errors) == 1, result.stderr
+    assert f"{DEP}.yaml:{_line_of(mini_city / 'departments' / f'{DEP}.yaml', f'id: {ids[0]}')}: systems[0].id: " \
+        f"{ids[0]} is in address slot 30 of its department, but a /24 segment holds 22 systems" in errors[0]
+    assert "--prune" in errors[0]
 
 
 def test_every_error_at_once(mini_city, edit_department, cli):
