@@ -43,6 +43,11 @@ demo: setup ## Run the main job on the sample city (the lab and the migration ne
 	$(BIN)/jiyue filing check --city $(CITY) $(findings_ok)
 	@echo "== platform engineers: the data center's stacks, previewed offline =="
 	$(BIN)/jiyue infra preview --all --summary --city $(CITY)
+	@echo "== platform engineers: what one registry edit does (secrecy-edu retired, a copy of the city) =="
+	rm -rf .jiyue/demo-edit && mkdir -p .jiyue && cp -r $(CITY) .jiyue/demo-edit
+	sed -i '/^  - id: secrecy-edu$$/a\    retirement: {decided: 2026-05-12, approved_by: 市政务服务管理局, evidence: "audit score 85"}' \
+	    .jiyue/demo-edit/departments/secrecy.yaml
+	$(BIN)/jiyue infra diff --base $(CITY) --city .jiyue/demo-edit
 	@echo "== security staff: the policy pack judges every stack over gRPC =="
 	$(BIN)/jiyue policy check --all --city $(CITY) $(findings_ok)
 	@if [ "$$(id -u)" != 0 ]; then echo "not root: skipping the rehearsal lab, the audit and the migration"; exit 0; fi; \
