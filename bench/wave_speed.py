@@ -6,8 +6,7 @@
 
 The wave is a synthetic city (``jiyue.registry.generate``, 4 systems per department, one legacy
 host each) of ``--hosts`` legacy hosts, all in one lab, seeded. The engine drives it exactly as
-``jiyue migrate run`` does (departments in parallel, ``--max-parallel`` at once, each
-department's systems in order), once with the project's Ansible settings
+``jiyue migrate run`` does (``--max-parallel`` systems at once, each after those it depends on), once with the project's Ansible settings
 (``RunnerSettings()``: pipelining, ControlPersist, 25 forks) and once with Ansible's defaults
 (``RunnerSettings(fast=False)``: no pipelining, no ControlPersist, 5 forks) on the same
 playbooks, each on a freshly brought-up lab (so both copy everything). Prints wall time, time
@@ -50,7 +49,7 @@ def run(city: Path, hosts: int, settings: RunnerSettings, until: State, max_para
         state = tmp / label / "state.db"
         with engine(ml, state, [s for v in by_dep.values() for s in v], settings=settings) as eng:
             t0 = time.monotonic()
-            outcomes = eng.drive_departments(by_dep, until, max_parallel=max_parallel)
+            outcomes = eng.drive_systems(by_dep, until, max_parallel=max_parallel)
             seconds = time.monotonic() - t0
         bad = [(o.system, o.state.value, o.error) for o in outcomes if o.state is not until]
         if bad:
@@ -69,7 +68,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, default=20, help="legacy hosts in the wave (a multiple of 4)")
     ap.add_argument("--until", choices=["replicated", "verified-test"], default="replicated")
-    ap.add_argument("--max-parallel", type=int, default=3, help="departments at once (as migrate run)")
+    ap.add_argument("--max-parallel", type=int, default=4, help="systems at once (as migrate run)")
     ap.add_argument("--fast-only", action="store_true", help="only the project's settings (no baseline)")
     ap.add_argument("--name", default="bench-wave", help="the lab's name")
     args = ap.parse_args()

@@ -114,7 +114,9 @@ def migrate_run(
     = False,
     cutover: Annotated[bool, typer.Option("--cutover", help="Go on to the cutover and verify it (T4.3).")] = False,
     retry: Annotated[bool, typer.Option(help="Plan rolled-back systems again and retry them.")] = False,
-    max_parallel: Annotated[int, typer.Option(min=1, max=16, help="Departments migrated at once.")] = 3,
+    max_parallel: Annotated[int, typer.Option(
+        min=1, max=16, help="Systems migrated at once, of any department; a system waits for those it depends on."
+    )] = 4,
     capacity: Annotated[int, typer.Option(min=1, help="Systems per wave (as in `migrate plan`).")] = 40,
     state: StateOption = DEFAULT_STATE,
     lab: LabOption = None,

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -524,23 +524,35 @@ class Engine:
         return res
 
     # ---- many systems
-    def drive_departments(self, systems_by_department: dict[str, list[str]], until: State,
-                          max_parallel: int = 3) -> list[SystemOutcome]:
-        """Departments in parallel (bounded); each department's systems in order."""
-        def one(dep: str) -> list[SystemOutcome]:
-            out = []
-            for sid in systems_by_department[dep]:
-                out.append(self.drive(sid, until))
-            return out
-
+    def drive_systems(self, systems_by_department: dict[str, list[str]], until: State,
+                      max_parallel: int = 4) -> list[SystemOutcome]:
+        """Every listed system up to ``until``, ``max_parallel`` at once, of any department: a system
+        starts once every system it depends on (among those listed) has finished, so nothing moves
+        before what it calls. Outcomes come in the listed order."""
+        order = [sid for sids in systems_by_department.values() for sid in sids]
+        listed = set(order)
+        waits = {sid: {d for d in self.model.systems[sid].depends_on if d in listed and d != sid} for sid in order}
+        outcomes: dict[str, SystemOutcome] = {}
+        pending = list(order)
         with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
+            running: dict[Future[SystemOutcome], str] = {}
             try:
-                return [o for outs in pool.map(one, systems_by_department) for o in outs]
+                while pending or running:
+                    ready = [sid for sid in pending if not waits[sid] - outcomes.keys()]
+                    if not ready and not running:  # a cycle validate lets through would wait forever
+                        ready = pending[:1]
+                    for sid in ready[:max(0, max_parallel - len(running))]:
+                        pending.remove(sid)
+                        running[pool.submit(self.drive, sid, until)] = sid
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        outcomes[running.pop(fut)] = fut.result()
             except BaseException:
                 # interrupted: no system starts another step, the playbooks in flight end now
                 # (their steps fail and revoke their grants), and the pool is waited for
                 self.stop()
                 raise
+        return [outcomes[sid] for sid in order]
 
     def stop(self) -> None:
         """End the run's steps in flight (their playbooks and verifications) and start no other."""

@@ -278,15 +278,15 @@ def steps_to_run(store: Store, selection: Selection, until: State) -> dict[str, 
 
 
 def drive(run: Run, model: CityModel, selection: Selection, until: State, *, retry: bool = False,
-          max_parallel: int = 3, on_planned: Callable[[dict[str, int]], None] | None = None
+          max_parallel: int = 4, on_planned: Callable[[dict[str, int]], None] | None = None
           ) -> list[SystemOutcome]:
-    """Plan the selected systems in the run's store and drive them up to ``until``: departments in
-    parallel, each department's systems in order; a failed verification rolls back.
+    """Plan the selected systems in the run's store and drive them up to ``until``: ``max_parallel``
+    at once, each after the systems it depends on; a failed verification rolls back.
     ``on_planned`` hears, before the first step, how many steps each system has to run."""
     plan_systems(run.store, model, selection, run.id, retry=retry)
     if on_planned is not None:
         on_planned(steps_to_run(run.store, selection, until))
-    return run.engine.drive_departments(selection.by_department, until, max_parallel=max_parallel)
+    return run.engine.drive_systems(selection.by_department, until, max_parallel=max_parallel)
 
 
 def dry_run(run: Run, selection: Selection, until: State) -> dict[str, list[StepResult]]:

@@ -149,3 +149,42 @@ def test_plan_cli_and_bad_selections(cli, tmp_path):
         assert message in result.stderr
     result = cli("migrate", "plan", "--pilot", "ghost")
     assert result.exit_code == 2 and "no department 'ghost'" in result.stderr
+
+
+def test_a_wave_runs_systems_of_one_department_at_once_and_each_after_what_it_calls():
+    """The engine's scheduler over the pilot wave: never more than ``max_parallel`` systems at work,
+    several of one department at once, and none before every system it depends on has finished."""
+    import threading
+    from types import SimpleNamespace
+
+    from migration.engine import Engine, SystemOutcome
+
+    model = load_city(DEFAULT_CITY)
+    wave = plan_waves(model).waves[0]
+    by_dep = {d: [s for s in wave.systems if model.department_of[s] == d] for d in wave.departments}
+    listed = set(wave.systems)
+    assert any(set(model.systems[s].depends_on) & listed for s in listed), "the pilot has no dependency to respect"
+    lock, at_work, spans = threading.Lock(), set(), {}
+    most = [0]
+
+    def drive(sid: str, until: State) -> SystemOutcome:
+        with lock:
+            at_work.add(sid)
+            most[0] = max(most[0], len(at_work))
+            started = time.monotonic()
+        time.sleep(0.05)
+        with lock:
+            at_work.discard(sid)
+            spans[sid] = (started, time.monotonic())
+        return SystemOutcome(sid, until, [], None)
+
+    fake = SimpleNamespace(model=model, drive=drive, stop=lambda: None)
+    outcomes = Engine.drive_systems(fake, by_dep, State.verified, max_parallel=4)
+    assert [o.system for o in outcomes] == [s for v in by_dep.values() for s in v]
+    assert most[0] == 4
+    for sid in listed:
+        for dep in set(model.systems[sid].depends_on) & listed:
+            assert spans[dep][1] <= spans[sid][0], f"{sid} started before {dep}, which it calls, finished"
+    finance = [spans[s] for s in by_dep["finance"]]
+    assert any(a[0] < b[1] and b[0] < a[1] for a in finance for b in finance if a is not b), \
+        "no two systems of one department ran at once"
