@@ -6,8 +6,9 @@
 
 The wave is a synthetic city (``jiyue.registry.generate``, 4 systems per department, one legacy
 host each) of ``--hosts`` legacy hosts, all in one lab, seeded. The engine drives it exactly as
-``jiyue migrate run`` does (``--max-parallel`` systems at once, each after those it depends on), once with the project's Ansible settings
-(``RunnerSettings()``: pipelining, ControlPersist, 25 forks) and once with Ansible's defaults
+``jiyue migrate run`` does (``--max-parallel`` systems at once, each after those it depends on),
+once with the project's Ansible settings (``RunnerSettings()``: pipelining, ControlPersist, 25 forks)
+and once with Ansible's defaults
 (``RunnerSettings(fast=False)``: no pipelining, no ControlPersist, 5 forks) on the same
 playbooks, each on a freshly brought-up lab (so both copy everything). Prints wall time, time
 per host and the ratio defaults / project (goal: at least 2x); ``--hosts 200`` shows whether time
