@@ -101,6 +101,7 @@ class Entry(BaseModel):
     key: str
     name: str
     department: str
+    provider_code: str | None  # the department's unified social credit code (GB 32100), when recorded
     system: str
     library: str
     update_frequency: str
@@ -146,7 +147,8 @@ def build_catalog(model: CityModel) -> Catalog:
     for dep in model.departments.values():
         for s in dep.systems:
             for r in s.data_resources or []:
-                entries.append(Entry(key=r.id, name=r.name, department=dep.id, system=s.id, library=r.library.value,
+                entries.append(Entry(key=r.id, name=r.name, department=dep.id, provider_code=dep.credit_code,
+                                     system=s.id, library=r.library.value,
                                      update_frequency=r.update_frequency.value, format=r.format.value,
                                      fields=list(r.fields), sharing=r.sharing.value if r.sharing else None,
                                      conditions=r.conditions, legal_basis=r.legal_basis, open_data=r.open_data))

@@ -19,6 +19,7 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork
 
+from .. import creditcode
 from ..dr import BACKUP_MIN_INTERVAL, cold_by_rto_only
 from .diagnostics import Diagnostic, Severity, Source
 from .schema import City, Department, LegacyHost, SharedPlatform, Site, System, Zone
@@ -159,6 +160,28 @@ def legacy_host_names_unique(f: CityFiles) -> Iterator[Diagnostic]:
                         "host names are unique city-wide; prefix them with the department id", "duplicate-id")
         else:
             home[host.name] = (dep.id, loc)
+
+
+def credit_codes_valid(f: CityFiles) -> Iterator[Diagnostic]:
+    """A department's unified social credit code (its provider code in the catalog, T5) is well
+    formed by GB 32100's check characters and names one department city-wide."""
+    home: dict[str, str] = {}
+    for dep in f.departments.values():
+        code = dep.credit_code
+        if code is None:
+            continue
+        wrong = creditcode.problem(code)
+        if wrong:
+            yield f.err(dep.id, ("credit_code",), f"{code!r} {wrong}",
+                        "copy the code from the department's registration certificate (统一社会信用代码证书)",
+                        "credit-code")
+        elif code in home:
+            yield f.err(dep.id, ("credit_code",), f"{code} is already the code of {home[code]} "
+                        f"({f.sources[home[code]].name}:{f.sources[home[code]].line('credit_code')})",
+                        "each department has its own code: check which of the two files holds the wrong one",
+                        "duplicate-id")
+        else:
+            home[code] = dep.id
 
 
 def department_item_ids_unique(f: CityFiles) -> Iterator[Diagnostic]:
@@ -515,6 +538,7 @@ CHECKS: tuple[Check, ...] = (
     egress_at_primary,
     system_ids_unique,
     legacy_host_names_unique,
+    credit_codes_valid,
     department_item_ids_unique,
     parent_exists,
     district_named,

@@ -582,6 +582,9 @@ class Department(Strict):
     tier: Tier
     parent: DeptId | None = Field(default=None, description="Parent department, for subordinate units")
     district: str | None = Field(default=None, description="The district, for district and street tiers")
+    credit_code: str | None = Field(
+        default=None, description="统一社会信用代码 (GB 32100-2015): the department's unified social credit code, "
+                                  "its provider code (信息资源提供方代码) in the catalog")
     quotas: Quotas
     private_networks: list[PrivateNetwork] = Field(default_factory=list)
     leased_lines: list[LeasedLine] = Field(default_factory=list)

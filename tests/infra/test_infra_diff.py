@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from cli import app
 from infra.diff import STATEFUL_TYPES, CityDiff, compare, previews
 from infra.replacements import arguments, forces_replacement
+from jiyue import creditcode
 from jiyue.facts import write_facts
 from jiyue.registry import load_city
 from jiyue.stacks import stacks
@@ -100,7 +101,8 @@ def test_a_new_department_creates_its_stacks_only(tmp_path):
     text = (city / SECRECY).read_text(encoding="utf-8")
     (city / "departments" / "secrecy-archive.yaml").write_text(
         text.replace("secrecy-", "secrecy-archive-").replace("id: secrecy\n", "id: secrecy-archive\n")
-            .replace("市保密局", "市保密档案馆").replace("State Secrets Protection Bureau", "Secrets Archive"),
+            .replace("市保密局", "市保密档案馆").replace("State Secrets Protection Bureau", "Secrets Archive")
+            .replace(re.search(r'credit_code: "(\w+)"', text).group(1), creditcode.make("210200", "20261201")),
         encoding="utf-8")
     d = diff_of(city)
     assert changed(d) == {s: "create" for s in ("intranet-primary-secrecy-archive", "intranet-dr-secrecy-archive",

@@ -105,6 +105,8 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
         d["systems"][1].update(zone="intranet", classification="internal", public_facing=False,
                                depends_on=[])),
      "no route between them", "systems[0].depends_on[0]", None),
+    ("bad-credit-code", lambda d: d.update(credit_code="11210200481749871N"),
+     "GB 32100 gives 'M' for the first 17 characters", "credit_code", "credit_code: 11210200481749871N"),
     ("too-many-instances", lambda d: sys0(d)["capacity"].__setitem__("instances", 9),
      "at most 8 planned addresses", "systems[0].capacity.instances", "instances: 9"),
     ("more-systems-than-addresses", lambda d: (d["systems"].extend(_copies(d["systems"][2], 3, 24)), d["quotas"].update(
@@ -200,6 +202,7 @@ CASE_OF_CHECK = {
     "legacy_addresses_unique": "duplicate-address",
     "within_quota": "over-quota",
     "systems_fit_segment": "too-many-instances",
+    "credit_codes_valid": "bad-credit-code",
     "dr_rpo_within_rto": "rpo-zero-long-rto",
     "dependencies_within_zone": "cross-zone-dependency",
     "platform_not_retired": "retired-platform",
