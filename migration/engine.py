@@ -529,19 +529,20 @@ class Engine:
         """Every listed system up to ``until``, ``max_parallel`` at once, of any department: a system
         starts once every system it depends on (among those listed) has finished, so nothing moves
         before what it calls. Outcomes come in the listed order."""
+        max_parallel = max(1, max_parallel)
         order = [sid for sids in systems_by_department.values() for sid in sids]
         listed = set(order)
         waits = {sid: {d for d in self.model.systems[sid].depends_on if d in listed and d != sid} for sid in order}
         outcomes: dict[str, SystemOutcome] = {}
         pending = list(order)
-        with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
+        with ThreadPoolExecutor(max_workers=max_parallel) as pool:
             running: dict[Future[SystemOutcome], str] = {}
             try:
                 while pending or running:
                     ready = [sid for sid in pending if not waits[sid] - outcomes.keys()]
-                    if not ready and not running:  # a cycle validate lets through would wait forever
+                    if not ready and not running:  # a dependency cycle (validate refuses one) would wait forever
                         ready = pending[:1]
-                    for sid in ready[:max(0, max_parallel - len(running))]:
+                    for sid in ready[:max_parallel - len(running)]:
                         pending.remove(sid)
                         running[pool.submit(self.drive, sid, until)] = sid
                     done, _ = wait(running, return_when=FIRST_COMPLETED)

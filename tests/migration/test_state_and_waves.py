@@ -188,3 +188,22 @@ def test_a_wave_runs_systems_of_one_department_at_once_and_each_after_what_it_ca
     finance = [spans[s] for s in by_dep["finance"]]
     assert any(a[0] < b[1] and b[0] < a[1] for a in finance for b in finance if a is not b), \
         "no two systems of one department ran at once"
+
+
+def test_a_dependency_cycle_does_not_hang_the_wave():
+    """validate refuses cycles; should one reach the engine anyway, the wave still ends."""
+    from types import SimpleNamespace
+
+    from migration.engine import Engine, SystemOutcome
+
+    systems = {"a": SimpleNamespace(depends_on=["b"]), "b": SimpleNamespace(depends_on=["a"]),
+               "c": SimpleNamespace(depends_on=[])}
+    ran: list[str] = []
+
+    def drive(sid: str, until: State) -> SystemOutcome:
+        ran.append(sid)
+        return SystemOutcome(sid, until, [], None)
+
+    fake = SimpleNamespace(model=SimpleNamespace(systems=systems), drive=drive, stop=lambda: None)
+    outcomes = Engine.drive_systems(fake, {"d": ["a", "b", "c"]}, State.verified, max_parallel=0)
+    assert [o.system for o in outcomes] == ["a", "b", "c"] and sorted(ran) == ["a", "b", "c"]
