@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
@@ -19,7 +20,11 @@ from jiyue.registry.schema import LegacyHost, System
 from lab.image import Progress, quiet
 from lab.lab import Lab
 from lab.seed import SeedReport, seed_hosts
+from lab.state import locked
 from lab.topology import LabPlan, Targets, build, free_controller_slot, plan_lab
+
+#: machine-wide, beside the labs' own locks: held while a lab picks its controller slot and builds
+CONTROLLER_LOCK = Path("/run/lock/jiyue-lab-controller.lock")
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,13 @@ def lab_up(
         lab.down()
     started = time.monotonic()
     try:
-        plan = plan_lab(model, ip, departments, targets, controller_slot=free_controller_slot(model))
-        if on_plan is not None:
-            on_plan(plan)
-        build(lab, plan, progress=progress)
+        # the controller's links live in the machine's own namespace, shared by every lab: a slot
+        # is free until a lab's build takes it, so one lab at a time picks a slot and builds
+        with locked(CONTROLLER_LOCK):
+            plan = plan_lab(model, ip, departments, targets, controller_slot=free_controller_slot(model))
+            if on_plan is not None:
+                on_plan(plan)
+            build(lab, plan, progress=progress)
         reports: list[SeedReport] = []
         if seed:
             items = seed_items(model, plan)

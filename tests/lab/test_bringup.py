@@ -77,3 +77,36 @@ def test_a_kept_lab_stays_up_with_its_plan_and_a_normal_exit_takes_it_down(city,
     with lab_up(lab, model, ip, DEPARTMENTS, targets, seed=False):  # fresh: replaces what was kept
         assert len(lab.status().hosts) == len(up.plan.hosts)
     assert not lab.status().hosts
+
+
+@pytest.mark.lab
+def test_two_labs_brought_up_at_once_take_controller_links_of_their_own(city) -> None:
+    """The controller's links live in the machine's namespace: two bring-ups at the same moment
+    must not both pick the first free slot (the second would fail with an overlapping address)."""
+    import threading
+
+    model, ip, targets = city
+    labs = [Lab(f"bringt{i}", progress=lambda _: None) for i in (1, 2)]
+    roots: dict[str, set[str]] = {}
+    errors: list[BaseException] = []
+    go = threading.Barrier(2)
+
+    def bring(lab: Lab) -> None:
+        try:
+            go.wait()
+            with lab_up(lab, model, ip, DEPARTMENTS, targets, seed=False, keep=True) as up:
+                roots[lab.name] = {link[3] for link in up.plan.root_links}
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bring, args=(lab,)) for lab in labs]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not errors, errors
+        assert set(roots) == {"bringt1", "bringt2"} and not roots["bringt1"] & roots["bringt2"], roots
+    finally:
+        for lab in labs:
+            lab.down()
