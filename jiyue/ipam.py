@@ -303,11 +303,16 @@ def plan(model: CityModel, *, prune: bool = False) -> IpPlan:
     return result
 
 
+def pool_offset(prefix: int) -> int:
+    """Where a segment's DHCP pool starts, from its first address: its last quarter is the pool."""
+    return (2 ** (32 - prefix) * 3) // 4
+
+
 def _systems_beyond_segment(model: CityModel, system_slots: dict[str, dict[str, int]]) -> list[Diagnostic]:
     """Every live system's instances have planned addresses in its slot of the department's segment
     (the slot pinned in the lock, or the next free one; jiyue.placement lays hosts out by slot)."""
     prefix = model.city.addressing.segment_prefix
-    pool = (2 ** (32 - prefix) * 3) // 4  # the last quarter is the DHCP pool
+    pool = pool_offset(prefix)
     room = max((pool - HOST_BASE) // HOST_BLOCK, 0)
     out = []
     for dep_id, dep in sorted(model.departments.items()):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from netaddr import IPNetwork
 
 from .dr import DrMode, DrPlan, dr_plan
-from .ipam import Segment
+from .ipam import Segment, pool_offset
 from .registry import CityModel
 from .registry.checks import HOST_BASE, HOST_BLOCK
 from .registry.schema import DrPolicy, Site, System, Zone
@@ -88,8 +88,7 @@ def host_address(segment: Segment, slot: int, instance: int) -> str:
 def dhcp_pool(segment: Segment) -> tuple[str, str]:
     """The last quarter of the segment (minus broadcast) is the DHCP pool."""
     net = IPNetwork(segment.cidr)
-    start = net.first + (net.size * 3) // 4
-    return _ip(start), _ip(net.last - 1)
+    return _ip(net.first + pool_offset(net.prefixlen)), _ip(net.last - 1)
 
 
 def _ip(value: int) -> str:
