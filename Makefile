@@ -62,6 +62,9 @@ demo: setup ## Run the main job on the sample city (the lab and the migration ne
 	echo "== migration teams: the pilot wave, cut over and verified =="; \
 	$(BIN)/jiyue migrate plan --city $(CITY); \
 	$(BIN)/jiyue migrate run --wave 0 --cutover --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	echo "== migration teams: the pilot's hot and warm systems protected at the DR site =="; \
+	$(BIN)/jiyue dr protect --wave 0 --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue dr status --wave 0 --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db $(findings_ok); \
 	echo "the lab stays up to explore: .venv/bin/jiyue lab status --name $(LAB); take it down with" \
 	     ".venv/bin/jiyue lab down --name $(LAB)"
 

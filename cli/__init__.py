@@ -9,7 +9,7 @@ import typer
 
 from jiyue import __version__
 
-from . import audit_cmds, catalog_cmds, infra_cmds, lab_cmds, migrate_cmds, policy_cmds, registry_cmds
+from . import audit_cmds, catalog_cmds, dr_cmds, infra_cmds, lab_cmds, migrate_cmds, policy_cmds, registry_cmds
 from .common import internal_error
 from .where import DEFAULT_STATE
 
@@ -48,6 +48,7 @@ catalog_cmds.register(app)
 audit_cmds.register(app)
 lab_cmds.register(app)
 migrate_cmds.register(app)
+dr_cmds.register(app)
 policy_cmds.register(app)
 infra_cmds.register(app)
 

@@ -17,8 +17,9 @@ Per system (``SYSTEMS[<system id>]``)::
      "ingress": [{"protocol": "tcp", "port": 22, "from": "10.0.1.0/24", "why": "..."}],
      "volumeClass": "replicated", "backup": {"intervalMinutes": 15, "retentionDays": 30} | null}
 
-At the DR site a hot system's hosts are ``running``, a warm one's ``stopped`` (ports and volumes
-reserved, servers shut off), and a cold one has no hosts: its ``backup`` schedule is the plan.
+At the DR site a hot or warm system's hosts are ``running`` (a warm one's application services are
+stopped on the host, its database replays the primary's), and a cold one has no hosts: its
+``backup`` schedule is the plan.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ SECURITY_GROUP_IDS = "securityGroupIds"  # {security group name: id}
 DEPARTMENT_KEYS = (ZONE, SITE, DEPARTMENT, PROJECT_ID, SEGMENT, SYSTEMS, SECURITY_GROUP_IDS)
 
 RUNNING = "running"
-STOPPED = "stopped"
-_STANDBY_STATE: dict[DrMode | None, str] = {DrMode.hot: RUNNING, DrMode.warm: STOPPED}  # cold: no hosts
+#: hot and warm standbys both run (a warm one replays the databases with its application stopped); cold: no hosts
+_STANDBY_STATE: dict[DrMode | None, str] = {DrMode.hot: RUNNING, DrMode.warm: RUNNING}
 
 
 def segment_dict(segment: Any) -> dict[str, str]:

@@ -98,10 +98,16 @@ def ingress_rules(model: CityModel, ip: IpPlan, system: System, site: Site) -> l
       zone's own supernets (both sites);
     - SSH, always (the migration and operations come in over it), and PostgreSQL when a host runs it:
       only from the zone's management/bastion segment at the site; PostgreSQL also from the members
-      of the system's own security group (its application servers).
+      of the system's own security group (its application servers);
+    - at the primary site, from each of the system's DR hosts: SSH (the DR file sync) and PostgreSQL
+      when a host runs it (the standby's replication).
     """
-    return [IngressRule(port, None if f.kind is FlowKind.peer else f.source.cidrs[0], f.why, f.protocol)
-            for f in ingress_flows(model, ip, system, site) for port in f.ports]
+    out = []
+    for f in ingress_flows(model, ip, system, site):
+        sources = [None] if f.kind is FlowKind.peer else \
+            list(f.source.cidrs) if f.kind is FlowKind.replication else [f.source.cidrs[0]]
+        out += [IngressRule(port, src, f.why, f.protocol) for src in sources for port in f.ports]
+    return out
 
 
 def egress_rules(table: FlowTable, system: System, site: Site, *, migrating: bool = False) -> list[EgressRule]:

@@ -8,9 +8,10 @@ booting from a volume, a data volume of the system's class (encrypted for classi
 attached to it, and a DNS record. Public-facing systems at the egress site also get a floating IP
 on the external network (never on the intranet).
 
-:class:`Standby`: the DR counterpart of a system with an RPO/RTO (T3.1): hot, a running copy;
-warm, the same servers shut off (ports, addresses and replicated volumes reserved); cold, no
-servers, only the backup schedule recorded in its outputs.
+:class:`Standby`: the DR counterpart of a system with an RPO/RTO (T3.1): hot and warm, the same
+servers running (the DR hosts a standby database and a file sync keep current, ``jiyue dr
+protect``; a warm one's application services stay stopped); cold, no servers, only the backup
+schedule recorded in its outputs.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class SystemArgs:
     dns_zone_id: pulumi.Input[str]
     dns_zone_name: str
     dns_provider: pulumi.ProviderResource  # the DNS zone is the foundation's (admin project)
-    running: bool = True  # False: servers defined but shut off (warm standby)
+    running: bool = True  # False: servers defined but shut off
     floating_ip_pool: str | None = None  # public-facing at the egress site
     volume_metadata: dict[str, str] = field(default_factory=dict)
 

@@ -43,8 +43,8 @@ class RtoLimits(Protocol):
 class DrMode(StrEnum):
     """What stands at the DR site for a system."""
 
-    hot = "hot"  # standby servers running, volumes replicated
-    warm = "warm"  # volumes replicated, standby servers defined but shut off, ports reserved
+    hot = "hot"  # standby servers running and replicating, the application's services running
+    warm = "warm"  # standby servers running and replicating, the application's services stopped
     cold = "cold"  # a backup schedule to the DR site only; servers are built on failover
 
 

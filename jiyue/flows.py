@@ -13,6 +13,9 @@ A flow is (kind, source, destination, protocol, ports, why). Per system and site
 - ``admin``: from the zone's management/bastion segment at the site, tcp/22 always (operations
   and the migration come in over it) and tcp/5432 when a host runs PostgreSQL;
 - ``peer``: tcp/5432 between the system's own servers, when a host runs PostgreSQL;
+- ``replication``: from a system's hosts at the DR site to its hosts at the primary site, tcp/22
+  (the DR copy's file sync pulls over ssh) and tcp/5432 when a host runs PostgreSQL (the standby
+  streams from the primary): what ``jiyue dr protect`` sets up (:mod:`migration.dr`);
 - ``dependency``: a system to each system it declares in ``depends_on``, at every site where the
   dependency has hosts, on the ports the dependency's ``web`` flows open to the system;
 - ``shared``: a system to its zone's shared services at the site: DNS (udp and tcp/53), NTP
@@ -66,6 +69,7 @@ class FlowKind(StrEnum):
     web = "web"
     admin = "admin"
     peer = "peer"
+    replication = "replication"
     dependency = "dependency"
     shared = "shared"
     internet = "internet"
@@ -316,6 +320,13 @@ def _ingress(e: _Endpoints, system: System, site: Site, here: Endpoint) -> Itera
         yield Flow(FlowKind.admin, mgmt, here, TCP, (POSTGRESQL_PORT,),
                    "postgresql admin from the management/bastion segment")
         yield Flow(FlowKind.peer, here, here, TCP, (POSTGRESQL_PORT,), "postgresql from the system's own servers")
+    standby = e.system(system.id, Site.dr) if site is Site.primary else None
+    if standby is not None:
+        yield Flow(FlowKind.replication, standby, here, TCP, (SSH_PORT,),
+                   "the DR copy's file sync pulls over ssh (read-only)")
+        if Service.postgresql in services(system):
+            yield Flow(FlowKind.replication, standby, here, TCP, (POSTGRESQL_PORT,),
+                       "the DR standby streams from the primary")
 
 
 def ingress_flows(model: CityModel, ip: IpPlan, system: System, site: Site) -> list[Flow]:

@@ -404,6 +404,12 @@ class Store:
         db.execute("""CREATE TABLE IF NOT EXISTS processes (
             run_id TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL, label TEXT NOT NULL,
             started_at TEXT NOT NULL, ended_at TEXT, PRIMARY KEY (run_id, pid, start))""")
+        # DR protection (migration.dr): a lifecycle of its own beside the migration's
+        db.execute("""CREATE TABLE IF NOT EXISTS protection (
+            system TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL, run_id TEXT, error TEXT)""")
+        db.execute("""CREATE TABLE IF NOT EXISTS protection_transitions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL,
+            at TEXT NOT NULL, run_id TEXT, detail TEXT)""")
         db.execute("""CREATE TABLE IF NOT EXISTS evidence (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT NOT NULL, kind TEXT NOT NULL,
             at TEXT NOT NULL, data TEXT NOT NULL)""")
@@ -475,6 +481,43 @@ class Store:
     def fail(self, system: str, message: str) -> None:
         with self.tx(f"the error of {system}") as db:
             db.execute("UPDATE systems SET error=?, updated_at=? WHERE id=?", (message, now(), system))
+
+    # ---- DR protection: states are migration.dr's (this store only records them)
+    def protection(self, system: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each system's protection: {system: {state, updated_at, run_id, error}}; none if never protected."""
+        if not self._has_table("protection"):
+            return {}
+        q = "SELECT system, state, updated_at, run_id, error FROM protection"
+        rows = self._rows(q + " WHERE system=?", (system,)) if system else self._rows(q + " ORDER BY system")
+        return {r[0]: {"state": r[1], "updated_at": r[2], "run_id": r[3], "error": r[4]} for r in rows}
+
+    def protection_transition(self, system: str, from_states: set[str | None], to: str, *,
+                              run_id: str | None = None, detail: Any = None, error: str | None = None) -> None:
+        """Move ``system``'s protection to ``to`` if it is in one of ``from_states`` (None: never
+        protected), recording the transition; else :class:`StateError`."""
+        with self.tx(f"the protection of {system} going to {to}") as db:
+            row = db.execute("SELECT state FROM protection WHERE system=?", (system,)).fetchone()
+            cur = row[0] if row else None
+            if cur not in from_states:
+                raise StateError(f"{system}: its DR protection cannot go from {cur or 'unprotected'} to {to}")
+            t = now()
+            db.execute("INSERT INTO protection VALUES (?,?,?,?,?) ON CONFLICT (system) DO UPDATE SET "
+                       "state=excluded.state, updated_at=excluded.updated_at, run_id=excluded.run_id, "
+                       "error=excluded.error", (system, to, t, run_id, error))
+            db.execute("INSERT INTO protection_transitions (system, from_state, to_state, at, run_id, detail) "
+                       "VALUES (?,?,?,?,?,?)", (system, cur, to, t, run_id, _json(detail)))
+
+    def protection_transitions(self, system: str | None = None) -> list[dict[str, Any]]:
+        if not self._has_table("protection_transitions"):
+            return []
+        q = "SELECT seq, system, from_state, to_state, at, run_id, detail FROM protection_transitions"
+        rows = self._rows(q + " WHERE system=? ORDER BY seq", (system,)) if system else self._rows(q + " ORDER BY seq")
+        return [{"seq": r[0], "system": r[1], "from": r[2], "to": r[3], "at": r[4], "run_id": r[5],
+                 "detail": json.loads(r[6]) if r[6] else None} for r in rows]
+
+    def _has_table(self, name: str) -> bool:
+        """Whether the state has the table (a read-only store of an older driver may not)."""
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
 
     # ---- steps
     def step_started(self, system: str, step: str, run_id: str) -> int:

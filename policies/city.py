@@ -90,6 +90,18 @@ class AllowedEgress:
 
 
 @dataclass(frozen=True)
+class AllowedReplication:
+    """A replication flow of the city's table: what a system's DR hosts may open to its primary hosts."""
+
+    protocol: str
+    ports: frozenset[int]
+    sources: tuple[IPNetwork, ...]  # the system's DR hosts
+
+    def admits(self, protocol: str | None, port: int, remote: IPNetwork) -> bool:
+        return protocol == self.protocol and port in self.ports and any(remote in net for net in self.sources)
+
+
+@dataclass(frozen=True)
 class PlanSegment:
     """A segment of the city's IP plan and the stack that builds it."""
 
@@ -120,6 +132,8 @@ class CityFacts:
     #: (system, site) -> what its security group may open (the flow table's egress of the system)
     egress: dict[tuple[str, str], list[AllowedEgress]] = field(default_factory=dict, repr=False)
     segments: list[PlanSegment] = field(default_factory=list, repr=False)
+    #: (system, site) -> what its DR hosts may open to it there (the flow table's replication flows)
+    replication: dict[tuple[str, str], list[AllowedReplication]] = field(default_factory=dict, repr=False)
 
     def encrypted(self, volume_class: str) -> bool:
         vc = self.volume_classes.get(volume_class)
@@ -193,6 +207,7 @@ class CityFacts:
                 filing_recorded=bool(doc["filing_recorded"]),
                 registry_files=dict(registry.get("files") or {}),
                 egress=_egress(doc["flows"]),
+                replication=_replication(doc["flows"]),
                 segments=[PlanSegment(g["name"], f"{g['zone']}-{g['site']}-{g['department'] or 'foundation'}",
                                       IPNetwork(g["cidr"])) for g in plan["segments"]],
             )
@@ -211,6 +226,19 @@ def _egress(table: Mapping[str, Any]) -> dict[tuple[str, str], list[AllowedEgres
             kind=str(f["kind"]), protocol=str(f["protocol"]), ports=frozenset(int(p) for p in f["ports"]),
             to=tuple(IPNetwork(a["cidr"]) for a in dst["addresses"]), to_self=f["source"] == f["destination"],
             temporary=bool(f["temporary"])))
+    return out
+
+
+def _replication(table: Mapping[str, Any]) -> dict[tuple[str, str], list[AllowedReplication]]:
+    ends = table["endpoints"]
+    out: dict[tuple[str, str], list[AllowedReplication]] = {}
+    for f in table["flows"]:
+        if f["kind"] != "replication":
+            continue
+        src, dst = ends[f["source"]], ends[f["destination"]]
+        out.setdefault((dst["name"], dst["site"]), []).append(AllowedReplication(
+            protocol=str(f["protocol"]), ports=frozenset(int(p) for p in f["ports"]),
+            sources=tuple(IPNetwork(a["cidr"]) for a in src["addresses"])))
     return out
 
 

@@ -6,7 +6,7 @@ stack ``<zone>-dr-<department>`` each of them must own at least one resource (st
 volume, port or network, labelled ``system=<id>`` or named after the system): that is its
 counterpart. Its mode is the city's DR table's (``dr.mode`` of the facts, from jiyue/dr.py: by the
 RTO, and never cold when the RPO is below the shortest backup interval): a hot or warm system also
-needs a standby server there (running or shut off), a cold one its backup schedule alone.
+needs a standby server there, a cold one its backup schedule alone.
 ``jiyue policy check --all`` also reports a department whose DR stack is missing altogether (the
 engine judges one stack at a time and cannot see that).
 """
@@ -31,7 +31,7 @@ META = RuleMeta(
 )
 
 SERVER = "openstack:compute/instance:Instance"
-STANDBY_MODES = ("hot", "warm")  # a standby server at the DR site, running or shut off; cold has none
+STANDBY_MODES = ("hot", "warm")  # a standby server at the DR site; cold has none
 
 
 def needing_dr(ctx: Context, department: str, zone: str) -> list[str]:

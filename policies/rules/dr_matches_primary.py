@@ -4,7 +4,8 @@
 city's facts (a system's capacity at the primary site and its row of the DR table, jiyue/dr.py):
 
 - hot or warm: as many standby servers as the primary has instances, of the same flavor, each
-  with a data volume of the primary's size; hot ones running, warm ones shut off;
+  with a data volume of the primary's size, running (a warm one's application is stopped on the
+  host, not its server: its database replays the primary's);
 - cold: no standby server, and a backup schedule (``backupIntervalMinutes`` on its volumes) no
   longer than the RPO allows;
 - every standby volume's ``drMode`` is the mode the DR table gives the system's RPO and RTO: an
@@ -34,7 +35,8 @@ META = RuleMeta(
 )
 SERVER = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
-RUNNING = {"hot": "active", "warm": "shutoff"}
+#: a warm standby runs too: its database replays the primary's, its application is stopped on the host
+RUNNING = {"hot": "active", "warm": "active"}
 
 
 def check_stack(resources: list[Resource], ctx: Context) -> Iterator[tuple[str, str | None]]:

@@ -11,7 +11,9 @@ from ._net import ADMIN_PORTS, DB_PORTS, SECGROUP_RULE, ingress
 META = RuleMeta(
     name="jiyue-ingress-admin-from-management",
     description="SSH (22) and RDP (3389) are reachable only from the bastion/management range; database "
-                "ports only from that range or from a named security group (the system's own app tier).",
+                "ports only from that range or from a named security group (the system's own app tier); "
+                "at the primary site also from the system's own DR hosts, on what they replicate "
+                "(the city's replication flows: ssh for the file sync, PostgreSQL for the standby).",
     severity="high",
     enforcement="mandatory",
     citation=mlps("8.1.4.4 c)", "应通过设定终端接入方式或网络地址范围对通过网络进行管理的管理终端进行限制"),
@@ -37,6 +39,13 @@ def check(r: Resource, ctx: Context) -> Iterator[str]:
         return
     if rule.remote_kind == "group":
         hit = [(p, what) for p, what in hit if p in ADMIN_PORTS]
+        if not hit:
+            return
+    if rule.remote_kind == "cidr":  # the system's DR hosts replicating from it
+        sid = ctx.system_of(r)
+        allowed = ctx.city.replication.get((sid, ctx.stack.site or ""), []) if sid else []
+        hit = [(p, what) for p, what in hit
+               if not any(a.admits(rule.protocol, p, rule.remote) for a in allowed)]  # type: ignore[arg-type]
         if not hit:
             return
     names = ", ".join(f"{what} {p}" for p, what in hit[:4]) + (" ..." if len(hit) > 4 else "")

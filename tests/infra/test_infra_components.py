@@ -123,11 +123,11 @@ def test_standby_modes():
     def program(mode):
         def go():
             dns = openstack.Provider("dns", cloud="x")
-            dep = SystemArgs(**_system_args(dns_provider=dns, running=mode is DrMode.hot))
+            dep = SystemArgs(**_system_args(dns_provider=dns, running=mode is not DrMode.cold))
             Standby("sb", StandbyArgs(LAB, mode, 15, 60, {"intervalMinutes": 15, "retentionDays": 30},
                                       None if mode is DrMode.cold else dep))
         return go
-    for mode, power in ((DrMode.hot, {"active"}), (DrMode.warm, {"shutoff"}), (DrMode.cold, set())):
+    for mode, power in ((DrMode.hot, {"active"}), (DrMode.warm, {"active"}), (DrMode.cold, set())):
         p = run(program(mode), "extranet-dr-finance")
         assert "Standby" in types(p)
         assert {r["inputs"]["powerState"] for r in p.resources if r["type"].endswith("Instance")} == power

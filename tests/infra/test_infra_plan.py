@@ -97,7 +97,12 @@ def test_only_public_facing_systems_open_anything_to_anywhere(city, ip):
                 if rule.remote_ip_prefix == ANYWHERE:
                     assert s.public_facing and rule.port in (80, 443), (s.id, rule)
                 if rule.port in (22, 5432) and rule.remote_ip_prefix:
-                    assert rule.remote_ip_prefix == ip.management(s.zone, site).cidr
+                    # from the management segment, or at the primary site from the system's own DR hosts
+                    dr_hosts = {f"{h['address']}/32" for h in system_targets(city, ip, city.department_of[s.id],
+                                                                             s.zone, Site.dr)
+                                .get(s.id, {"hosts": []})["hosts"]} if site is Site.primary else set()
+                    assert rule.remote_ip_prefix == ip.management(s.zone, site).cidr \
+                        or rule.remote_ip_prefix in dr_hosts, (s.id, site, rule)
 
 
 def test_classified_data_gets_an_encrypted_class_even_if_the_registry_forgets(city):

@@ -6,14 +6,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
+import sqlite3
+import subprocess
+import sys
 import time
+from contextlib import closing
+from pathlib import Path
 
 import pytest
+import yaml
 
+from jiyue.registry import DEFAULT_CITY as SAMPLE_CITY
 from lab.gate import LabFlows
-from migration import consolidate
+from migration import consolidate, processes
 from migration.run import Sources, run_systems
-from migration.state import State
+from migration.state import State, Store
 
 pytestmark = pytest.mark.lab
 
@@ -236,3 +244,219 @@ def test_trees_that_differ_are_refused_before_anything_is_copied(pilot_run, city
     assert "audit-ao-web1 and audit-ao-web2 hold different trees" in out.error
     assert "consolidation: {/var/www/audit-ao: {mode: union | authoritative | distinct}}" in out.error
     assert _digests(city_lab) == before
+
+
+# ---- the DR site (T3.1): the pilot's hot and warm systems protected after the wave
+
+DR_SYSTEMS = {"finance-treasury": "hot", "finance-budget": "warm"}
+NORMALIZED_DUMP = ("cd / && runuser -u postgres -- pg_dump --no-password -d {db} "
+                   "| sed -E '/^\\\\(un)?restrict [[:alnum:]]+$/d' | sha256sum")
+
+
+def _dr_status(cli, lab, state) -> tuple[int, dict[str, dict]]:
+    r = cli("dr", "status", "--department", "finance", "--lab", lab.name, "--state", state, "--format", "json")
+    assert r.exit_code in (0, 1), r.output
+    return r.exit_code, {s["id"]: s for s in json.loads(r.stdout)["systems"]}
+
+
+def _dr_pairs(lab, sid: str) -> list[tuple[str, str]]:
+    stacks = json.loads((lab.dir / "outputs.json").read_text())["stacks"]
+    primary = [h["name"] for h in stacks["intranet-primary-finance"]["systems"][sid]["hosts"]]
+    dr = [h["name"] for h in stacks["intranet-dr-finance"]["systems"][sid]["hosts"]]
+    assert len(primary) == len(dr)
+    return list(zip(primary, dr, strict=True))
+
+
+def _holdings(lab, model, sid: str, host: str) -> dict[str, object]:
+    """What a host holds of the system, by our own commands: every tree (owners by name, modes,
+    digests) and every database's normalized dump digest."""
+    system = model.systems[sid]
+    out: dict[str, object] = {}
+    for path in sorted({p for h in system.legacy_hosts for p in h.data_paths}):
+        if lab.ssh(host, f"test -d {path}").returncode == 0:
+            out[path] = _listing(lab, host, path)
+    for db in sorted({d for h in system.legacy_hosts for d in h.databases}):
+        if lab.ssh(host, f"cd / && runuser -u postgres -- psql -XAtc 'select 1' -d {db}").returncode == 0:
+            out[db] = lab.ssh(host, NORMALIZED_DUMP.format(db=db)).stdout.split()[0]
+    return out
+
+
+def _until_same(lab, model, sid: str, pairs: list[tuple[str, str]], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        diff = {(p, d) for p, d in pairs if _holdings(lab, model, sid, p) != _holdings(lab, model, sid, d)}
+        if not diff:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{sid}: after {seconds:.0f} s the DR hosts still differ from their primaries: {diff}")
+        time.sleep(5)
+
+
+def test_a_protect_killed_midway_is_finished_by_the_same_command(pilot_run, city_lab):
+    """``jiyue dr protect`` killed with SIGKILL while its playbook runs: its playbook ends with it,
+    the system stays ``protecting``, the same command finishes it, and the primary holds what it
+    held before."""
+    state, _, _ = pilot_run
+    lab, model = city_lab.lab, city_lab.model
+    sid = "finance-budget"
+    (pair,) = _dr_pairs(lab, sid)
+    before = _holdings(lab, model, sid, pair[0])
+    argv = [str(Path(sys.executable).parent / "jiyue"), "dr", "protect", "--system", sid, "--lab", lab.name,
+            "--state", str(state)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    playbook = None
+    try:
+        deadline = time.monotonic() + 120
+        while playbook is None:
+            assert proc.poll() is None and time.monotonic() < deadline, "the protect never started its playbook"
+            time.sleep(0.2)
+            with closing(sqlite3.connect(state, timeout=5)) as db:
+                row = db.execute("SELECT pid FROM processes WHERE label=? AND ended_at IS NULL "
+                                 "ORDER BY started_at DESC", (f"{sid}-dr-protect",)).fetchone()
+            playbook = row[0] if row else None
+        time.sleep(8)  # well into it (it takes about 40 s)
+    finally:
+        proc.kill()
+        proc.wait()
+    for _ in range(100):
+        if processes.start_time(playbook) is None:
+            break
+        time.sleep(0.1)
+    assert processes.start_time(playbook) is None, "the killed driver's playbook lives on"
+    with Store.open(state, write=False) as store:
+        assert store.protection(sid)[sid]["state"] == "protecting"
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    with Store.open(state, write=False) as store:
+        assert store.protection(sid)[sid]["state"] == "protected"
+    assert _holdings(lab, model, sid, pair[0]) == before, "the primary changed"
+    _until_same(lab, model, sid, [pair], seconds=150)
+
+
+def test_dr_protect_keeps_a_copy_with_nothing_lost(pilot_run, city_lab, cli, tmp_path):
+    """The pilot's DR systems protected after the wave: a write on each primary after protection
+    (a file owned like its tree, a new table) is at the DR site within the sync interval, compared
+    with our own commands; hot runs nginx there, warm keeps it stopped; the status measures the
+    lag, a DR host cut off is outside its RPO until it is back; a second protect changes nothing."""
+    state, _, _ = pilot_run
+    lab, model = city_lab.lab, city_lab.model
+    r = cli("dr", "protect", "--department", "finance", "--lab", lab.name, "--state", state)
+    assert r.exit_code == 0, r.output
+    assert "finance-treasury: protecting (hot, RPO 5 min, RTO 30 min)" in r.stderr
+    assert "finance-budget: protecting (warm, RPO 15 min, RTO 60 min)" in r.stderr
+
+    for sid in DR_SYSTEMS:
+        system = model.systems[sid]
+        for primary, _ in _dr_pairs(lab, sid):
+            for path in {p for h in system.legacy_hosts for p in h.data_paths}:
+                lab.ssh(primary, f"test -d {path} && echo written-after-protect > {path}/dr-probe.txt "
+                                 f"&& chown --reference={path} {path}/dr-probe.txt")
+            for db in {d for h in system.legacy_hosts for d in h.databases}:
+                lab.ssh(primary, f"cd / && runuser -u postgres -- psql -XAt -d {db} -c "
+                                 "'CREATE TABLE app.dr_probe AS SELECT now() AS written'")
+    for sid in DR_SYSTEMS:
+        _until_same(lab, model, sid, _dr_pairs(lab, sid), seconds=150)
+        held = [_holdings(lab, model, sid, dr) for _, dr in _dr_pairs(lab, sid)]
+        assert any("./dr-probe.txt" in tree for h in held for tree in h.values() if isinstance(tree, dict)), sid
+
+    def nginx_runs(host: str) -> bool:
+        return lab.exec(host, ["/usr/local/sbin/jiyue-service", "status", "nginx"], check=False).returncode == 0
+
+    for sid, mode in DR_SYSTEMS.items():  # a hot standby serves like its primary, a warm one does not
+        for primary, dr in _dr_pairs(lab, sid):
+            if nginx_runs(primary):
+                assert nginx_runs(dr) is (mode == "hot"), f"{sid}: nginx on {dr}, a {mode} standby"
+    standby_db = "finance-treasury-dr-2"
+    recovery = lab.ssh(standby_db, "cd / && runuser -u postgres -- psql -XAtc 'select pg_is_in_recovery()'")
+    assert recovery.stdout.strip() == "t", recovery
+
+    code, rows = _dr_status(cli, lab, state)
+    assert code == 0, rows
+    for sid, mode in DR_SYSTEMS.items():
+        row = rows[sid]
+        assert (row["mode"], row["protection"], row["within_rpo"]) == (mode, "protected", True), row
+        assert 0 <= row["lag_seconds"] < row["rpo_minutes"] * 60, row
+
+    again = cli("dr", "protect", "--system", "finance-treasury", "--lab", lab.name, "--state", state)
+    assert again.exit_code == 0, again.output
+    with Store.open(state, write=False) as store:
+        last = store.protection_transitions("finance-treasury")[-1]
+    assert (last["to"], last["detail"]["changed"]) == ("protected", 0), last
+
+    # the DR host of the database cut off: outside its RPO (it cannot be read), back once it returns
+    gateway = next(h.gateway for h in city_lab.plan.hosts if h.name == standby_db)
+    lab.exec(standby_db, ["ip", "link", "set", "eth0", "down"])
+    try:
+        code, rows = _dr_status(cli, lab, state)
+        assert code == 1 and not rows["finance-treasury"]["within_rpo"], rows["finance-treasury"]
+        assert any(standby_db in p for p in rows["finance-treasury"]["problems"]), rows["finance-treasury"]
+        assert rows["finance-budget"]["within_rpo"], rows["finance-budget"]
+    finally:
+        lab.exec(standby_db, ["sh", "-c", f"ip link set eth0 up && ip route replace default via {gateway} dev eth0"])
+    deadline = time.monotonic() + 90
+    while (status := _dr_status(cli, lab, state))[0] != 0:
+        assert time.monotonic() < deadline, status
+        time.sleep(3)
+
+    # what cannot be protected is refused, exit 2, nothing recorded
+    fresh = tmp_path / "fresh.db"
+    for args, says in ((["--system", "no-such-system"], "no system 'no-such-system'"),
+                       (["--system", "audit-law"], "gives it no DR need"),
+                       (["--system", "archives-digital"], "cold"),
+                       (["--department", "audit"], "none of the systems asked for has a DR need")):
+        bad = cli("dr", "protect", *args, "--lab", lab.name, "--state", state)
+        assert bad.exit_code == 2 and says in bad.stderr, (args, bad.output)
+    bad = cli("dr", "protect", "--system", "finance-treasury", "--lab", lab.name, "--state", fresh)
+    assert bad.exit_code == 2 and "only a system verified at the primary site" in bad.stderr, bad.output
+
+
+def test_synchronous_replication_waits_for_the_dr_site_then_falls_back(pilot_run, city_lab, cli, tmp_path):
+    """RPO 0 (the registry edited, finance-treasury protected again): a commit on the primary
+    returns once the standby has it; with the DR host cut off, commits wait no longer than the
+    bounded wait (the primary turns asynchronous) and the status shows the system outside its RPO;
+    back, the standby catches up (nothing written meanwhile is missing) and it is synchronous again."""
+    state, _, _ = pilot_run
+    lab = city_lab.lab
+    city = shutil.copytree(SAMPLE_CITY, tmp_path / "city")
+    finance = city / "departments" / "finance.yaml"
+    data = yaml.safe_load(finance.read_text(encoding="utf-8"))
+    next(s for s in data["systems"] if s["id"] == "finance-treasury")["dr"]["rpo_minutes"] = 0
+    finance.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    r = cli("dr", "protect", "--system", "finance-treasury", "--city", city, "--lab", lab.name, "--state", state)
+    assert r.exit_code == 0, r.output
+    assert "finance-treasury: protecting (hot, RPO 0 min, RTO 30 min)" in r.stderr
+
+    primary, standby = "finance-treasury-2", "finance-treasury-dr-2"  # the database's hosts
+
+    def sql(host: str, query: str, timeout: float = 60) -> str:
+        return lab.ssh(host, f"cd / && runuser -u postgres -- psql -XAt -d finance-treasury -c {json.dumps(query)}",
+                       timeout=timeout, check=True).stdout.strip()
+
+    deadline = time.monotonic() + 60
+    while sql(primary, "SELECT string_agg(sync_state, ',') FROM pg_stat_replication "
+                       "WHERE application_name = 'jiyue_dr'") != "sync":
+        assert time.monotonic() < deadline, "the standby never became synchronous"
+        time.sleep(1)
+    sql(primary, "CREATE TABLE app.sync_probe AS SELECT 'committed while synchronous' AS what")
+    # synchronous: the standby has it as soon as the commit returned (no waiting, no retry)
+    assert sql(standby, "SELECT what FROM app.sync_probe") == "committed while synchronous"
+
+    gateway = next(h.gateway for h in city_lab.plan.hosts if h.name == standby)
+    lab.exec(standby, ["ip", "link", "set", "eth0", "down"])
+    try:
+        t0 = time.monotonic()
+        sql(primary, "INSERT INTO app.sync_probe VALUES ('committed while the DR host was cut off')", timeout=60)
+        waited = time.monotonic() - t0
+        assert waited < 20, f"a commit waited {waited:.1f} s for a DR host that was gone"
+        assert lab.exec(primary, ["test", "-e", "/var/lib/jiyue-dr/asynchronous"], check=False).returncode == 0
+        code, rows = _dr_status(cli, lab, state)
+        assert code == 1 and not rows["finance-treasury"]["within_rpo"], rows
+    finally:
+        lab.exec(standby, ["sh", "-c", f"ip link set eth0 up && ip route replace default via {gateway} dev eth0"])
+    deadline = time.monotonic() + 90
+    while sql(primary, "SELECT coalesce(string_agg(sync_state, ','), '') FROM pg_stat_replication "
+                       "WHERE application_name = 'jiyue_dr'") != "sync":
+        assert time.monotonic() < deadline, "the standby never became synchronous again"
+        time.sleep(2)
+    assert sql(standby, "SELECT count(*) FROM app.sync_probe") == "2"
+    assert lab.exec(primary, ["test", "-e", "/var/lib/jiyue-dr/asynchronous"], check=False).returncode != 0

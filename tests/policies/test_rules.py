@@ -61,7 +61,7 @@ def standby(stack: str, system: str, n: int, *, flavor: str = "s1-medium", gb: i
     out = []
     for i in range(n):
         out.append(res(stack, "compute/instance:Instance", f"finance/{system}/{system}-dr-{i + 1}-server",
-                       {**lab, "flavorName": flavor, "powerState": power or ("active" if hot else "shutoff")}))
+                       {**lab, "flavorName": flavor, "powerState": power or "active"}))
         out.append(res(stack, "blockstorage/volume:Volume", f"finance/{system}/{system}-dr-{i + 1}-data",
                        {**lab, "size": gb, "metadata": {**lab["metadata"],
                                                         "drMode": mode or ("hot" if hot else "warm")}}))
@@ -281,7 +281,7 @@ def test_zone_comes_from_labels_when_the_stack_name_does_not_tell(ctx):
     (standby(IN_DR, "finance-treasury", 2, flavor="s1-small"), "is s1-small, the primary runs s1-medium"),
     (standby(IN_DR, "finance-treasury", 2, gb=20), "hold 20 GB, the primary's hold 50 GB"),
     (standby(IN_DR, "finance-treasury", 2, power="shutoff"), "a hot standby is active"),
-    (standby(IN_DR, "finance-budget", 1, power="active"), "a warm standby is shutoff"),
+    (standby(IN_DR, "finance-budget", 1, power="shutoff"), "a warm standby is active"),
     (standby(IN_DR, "finance-treasury", 2, mode="cold"), "declared cold, but the city's DR table says"),
 ])
 def test_a_standby_unlike_its_primary_is_refused(resources, says, ctx):
@@ -300,3 +300,20 @@ def test_the_router_id_must_be_the_one_the_foundation_gave(ctx):
     """The interface depends on the right reference but names another router than its output."""
     found = violations("jiyue-router-own-zone", IN_P, [REF_IN, iface(IN_P, "x", REF_IN, ROUTER_EX)], ctx)
     assert any("not intranet-primary-foundation's routerId" in m for m in found), found
+
+
+def test_a_systems_own_dr_hosts_may_replicate_from_it_and_nothing_else(ctx):
+    """At the primary site ssh and PostgreSQL from the system's own DR hosts pass (its replication
+    flows); from another system's DR host, from its DR hosts on another port, or at the DR site they
+    do not."""
+    treasury_dr, budget_dr = "10.65.32.19/32", "10.65.32.10/32"
+
+    def rule(stack: str, system: str, port: int, prefix: str):  # named as the program names it
+        return rule_in(stack, f"finance/{system}/ingress-tcp-{port}-{prefix.replace('/', '_')}",
+                       **tcp(port, remoteIpPrefix=prefix))
+
+    ok = [rule(IN_P, "finance-treasury", 22, treasury_dr), rule(IN_P, "finance-treasury", 5432, treasury_dr)]
+    assert violations("jiyue-ingress-admin-from-management", IN_P, ok, ctx) == []
+    for bad in (rule(IN_P, "finance-treasury", 22, budget_dr), rule(IN_P, "finance-budget", 5432, treasury_dr),
+                rule(IN_P, "finance-treasury", 3389, treasury_dr), rule(IN_DR, "finance-treasury", 22, treasury_dr)):
+        assert violations("jiyue-ingress-admin-from-management", bad.urn.split("::")[2], [bad], ctx), bad.name

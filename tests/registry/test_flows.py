@@ -92,12 +92,33 @@ def test_a_dependency_is_reached_on_the_ports_its_ingress_opens_to_the_system(ci
 def test_the_table_holds_each_systems_ingress_as_the_program_builds_it(city, ip, table):
     for s in list(city.systems.values())[::7]:
         for site in Site:
-            got = [f for f in table.ingress_of(s.id, site) if f.kind in (FlowKind.web, FlowKind.admin, FlowKind.peer)]
+            got = [f for f in table.ingress_of(s.id, site)
+                   if f.kind in (FlowKind.web, FlowKind.admin, FlowKind.peer, FlowKind.replication)]
             assert got == ingress_flows(city, ip, s, site), (s.id, site)
             for f in table.ingress_of(s.id, site):  # what a dependent or a platform's client opens, the web opens
                 if f.kind in (FlowKind.dependency, FlowKind.shared):
                     assert any(g.kind is FlowKind.web and g.source.covers(f.source) and g.ports == f.ports
                                for g in got), f
+
+
+def test_a_dr_copy_reaches_its_primary_only_on_what_it_replicates(city, table):
+    """Hot and warm systems: each DR host to each primary host, ssh (the file sync) and PostgreSQL when
+    the system runs it; a cold system (no DR host), a system with no DR need and the DR site: none."""
+    seen = set()
+    for s in city.systems.values():
+        got = [f for site in Site for f in table.ingress_of(s.id, site) if f.kind is FlowKind.replication]
+        if s.retirement is not None or not has_hosts(city, s, Site.dr):
+            assert got == [], s.id
+            continue
+        runs_pg = any(x.value == "postgresql" for h in s.legacy_hosts for x in h.services)
+        want = {("tcp", (SSH_PORT,))} | ({("tcp", (5432,))} if runs_pg else set())
+        assert {(f.protocol, f.ports) for f in got} == want
+        for f in got:
+            assert (f.source.name, f.source.site, f.destination.name, f.destination.site) == \
+                (s.id, Site.dr, s.id, Site.primary)
+            assert len(f.source.cidrs) == len(f.destination.cidrs) == s.capacity.instances
+        seen.add(runs_pg)
+    assert True in seen, "no DR system with a database in the sample city"
 
 
 def test_migration_flows_pull_from_the_systems_own_legacy_hosts_over_ssh_and_are_temporary(city, ip, table):
