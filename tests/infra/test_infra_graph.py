@@ -95,6 +95,7 @@ def test_the_egress_firewall_allows_only_the_allowed_ports_and_the_standby_is_cl
 
 def test_no_ingress_from_anywhere_except_web_on_public_facing_systems(previews, city, ip):
     opened = 0
+    table = flows(city, ip)
     for p in previews.values():
         for r in _of(p, "secGroupRule:SecGroupRule"):
             i = r["inputs"]
@@ -115,7 +116,7 @@ def test_no_ingress_from_anywhere_except_web_on_public_facing_systems(previews, 
                 mgmt = p.outputs[keys.SYSTEMS]
                 assert any(prefix == rule["from"] for t in mgmt.values() for rule in t["ingress"])
                 labels = parse_name(r["name"])
-                replicas = {a.cidr for f in flows(city, ip).ingress_of(labels["system"], site)
+                replicas = {a.cidr for f in table.ingress_of(labels["system"], site)
                             if f.kind is FlowKind.replication for a in f.source.addresses}
                 # from the management segment, or (at the primary site) from the system's own DR hosts
                 assert IPNetwork(prefix) in IPNetwork(getattr(city.city.addressing.management, site.value)) \
