@@ -11,7 +11,7 @@ from rich.table import Table
 from jiyue.dr import DrMode
 from jiyue.registry import CityModel
 from jiyue.status import ExitStatus
-from migration.dr import DrError, DrSystem, Protector, dr_system, dr_systems
+from migration.dr import DrError, DrSystem, Protector, cold_note, dr_system, dr_systems
 from migration.run import RunError, open_run, select
 
 from .common import CityOption, TableJson, err, exit_with, load, out, print_json
@@ -75,8 +75,7 @@ def dr_protect(
     if system is None:  # of a wave or a department: the cold ones are left for their backups
         for d in chosen:
             if d.plan.mode is DrMode.cold:
-                err().print(f"{d.id}: cold (RTO {d.rto_minutes} min): its copy is a backup schedule, which "
-                            "`dr protect` does not make yet; left out", style="yellow", markup=False)
+                err().print(cold_note(d) + "; left out", style="yellow", markup=False)
         chosen = [d for d in chosen if d.plan.mode is not DrMode.cold]
         if not chosen:
             _bad("every system asked for is cold; `dr protect` makes hot and warm copies only")

@@ -75,6 +75,12 @@ class DrSystem:
         return self.system.dr.rto_minutes
 
 
+def cold_note(d: DrSystem) -> str:
+    """Why a cold system is not protected: its copy is a backup schedule, not made here."""
+    return (f"{d.id}: cold (RTO {d.rto_minutes} min): its copy is a backup schedule, "
+            "which `dr protect` does not make yet")
+
+
 def sync_interval(rpo_minutes: int) -> int:
     """Seconds between two file-sync passes: a tenth of the RPO, from 2 s to 60 s."""
     return max(2, min(60, rpo_minutes * 6))
@@ -116,8 +122,7 @@ class Protector:
         paths, databases and services, as the migration laid them down; with ``accounts``, the
         accounts owning the data, read on the target)."""
         if d.plan.mode is DrMode.cold:
-            raise DrError(f"{d.id}: cold (RTO {d.rto_minutes} min): its copy is a backup schedule, which "
-                          "`dr protect` does not make yet; only hot and warm systems can be protected")
+            raise DrError(cold_note(d) + "; only hot and warm systems can be protected")
         try:
             primaries = self.engine.targets(d.system)
             migration_pairs = self.engine.pairs(d.system)
