@@ -173,3 +173,19 @@ def internal_error(exc: BaseException, args: Sequence[str], default_state: Path)
     else:
         sys.stderr.write(f"{what}; the details are in {log}\n")
     return int(ExitStatus.INTERNAL)
+
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking (needed when not on a terminal).")]
+
+
+def confirm_or_exit(what: str, yes: bool) -> None:
+    """Ask on a terminal before something that cannot simply be undone (``what`` says it);
+    elsewhere ``--yes`` must say it. Refused: exit 2, nothing changed."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        err().print(f"{what}; not on a terminal: confirm with --yes. Nothing was changed.", style="red")
+        exit_with(ExitStatus.BAD_INPUT)
+    if not typer.confirm(f"{what}. Go on?", default=False, err=True):
+        err().print("nothing was changed", style="yellow")
+        exit_with(ExitStatus.BAD_INPUT)

@@ -14,7 +14,7 @@ from jiyue.status import ExitStatus
 from migration.dr import DrError, DrSystem, Protector, cold_note, dr_system, dr_systems
 from migration.run import RunError, open_run, select
 
-from .common import CityOption, TableJson, err, exit_with, load, out, print_json
+from .common import CityOption, TableJson, YesOption, confirm_or_exit, err, exit_with, load, out, print_json
 from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources, state_errors
 
 PANEL = "Migration teams: rehearsal lab and migration"
@@ -23,7 +23,8 @@ dr_app = typer.Typer(no_args_is_help=True, help=(
     "The same-city DR site (T3.1): protect verified systems (a copy kept by services on the hosts: "
     "PostgreSQL streaming replication, a file sync, a heartbeat), and show how far behind each copy is. "
     "What a system gets follows its RPO and RTO (`jiyue.dr`): hot (standby services running) or warm "
-    "(replicated, services stopped)."))
+    "(replicated, services stopped). Fail a system over to its copy when its primary site is lost, "
+    "measuring the data lost (RPO) and the time to serve again (RTO), and back when it returns."))
 
 
 def register(app: typer.Typer) -> None:
@@ -149,4 +150,130 @@ def dr_status(
                       "[green]yes[/]" if r["within_rpo"] else "[red]no[/]", "; ".join(r["problems"]))
         out().print(t)
     if any(not r["within_rpo"] for r in rows):
+        exit_with(ExitStatus.FINDINGS)
+
+
+def _achieved(res: dict[str, Any]) -> str:
+    rpo = "unmeasured" if res.get("rpo_seconds") is None else f"{res['rpo_seconds']:.1f} s"
+    return (f"RPO achieved {rpo} (declared {res['rpo_minutes_declared']} min), RTO achieved "
+            f"{res['rto_seconds']:.1f} s (declared {res['rto_minutes_declared']} min)")
+
+
+@dr_app.command("failover")
+def dr_failover(
+    city: CityOption = None,  # type: ignore[assignment]
+    fmt: Annotated[TableJson, typer.Option("--format")] = TableJson.table,
+    department: Annotated[str | None, typer.Option(help="Fail over this department's protected systems.")] = None,
+    system: Annotated[str | None, typer.Option(help="Fail over one system.")] = None,
+    force: Annotated[bool, typer.Option(help="Fail over even if the copy is outside its RPO, or the primaries "
+                                             "cannot be measured to verify it against.")] = False,
+    primary_lost: Annotated[bool, typer.Option(help="Declare the primary site lost and fenced (needed where the "
+                                                    "driver cannot cut it off itself: real stacks).")] = False,
+    yes: YesOption = False,
+    state: StateOption = DEFAULT_STATE,
+    lab: LabOption = None,
+    outputs: OutputsOption = None,
+    connection: ConnOption = None,
+) -> None:
+    """Serve systems from their DR copies, their primary site declared lost. In a lab their primary
+    hosts are cut off from every network (their data stays). Each DR host stops its file sync,
+    reports the newest primary heartbeat it holds, is promoted and serves; the service name moves
+    to the DR site; the verification suite compares the DR hosts with the primaries as measured
+    just before the loss. Prints the achieved RPO (data lost, from the heartbeat) and RTO (loss to
+    verified) against the declared ones. Refused (exit 2) for a copy outside its RPO unless
+    --force. Interrupted, the same command finishes it. Exit 1 if a system failed."""
+    model = load(city, fmt)
+    if (department is None) == (system is None):
+        _bad("give --system or --department")
+    chosen = [d for d in _chosen(model, None, department, system, state) if d.plan.mode is not DrMode.cold]
+    if not chosen:
+        _bad("none of the systems asked for has a hot or warm copy to fail over to")
+    where = sources(lab, outputs, connection)
+    with open_store(state, write=True) as store:
+        if department is not None:  # a department's protected ones (the others are said, and left)
+            prot = store.protection()
+            left = [d for d in chosen if (prot.get(d.id) or {}).get("state") not in ("protected", "failing-over")]
+            for d in left:
+                err().print(f"{d.id}: not protected; left out", style="yellow", markup=False)
+            chosen = [d for d in chosen if d not in left]
+            if not chosen:
+                _bad(f"no system of {department} is protected (`jiyue dr protect --department {department}`)")
+        deps = sorted({model.department_of[d.id] for d in chosen})
+        with open_run(model, where, store, state, deps) as run:
+            protector = Protector(run, model, where.fence)
+            try:
+                for d in chosen:
+                    protector.check_failover(d, force=force, primary_lost=primary_lost)
+            except DrError as exc:
+                _bad(str(exc))
+            confirm_or_exit(f"fail over {', '.join(d.id for d in chosen)}: the DR site serves them, their "
+                            "primaries " + ("are cut off" if where.fence else "are declared lost"), yes)
+            results = []
+            for d in chosen:
+                err().print(f"{d.id}: failing over to the DR site ({d.plan.mode.value})")
+                try:
+                    res = protector.failover(d, force=force)
+                except DrError as exc:
+                    _bad(str(exc))
+                results.append(res)
+                err().print(f"{d.id}: " + (f"failed over: {_achieved(res)}; {res['message']}" if res["ok"]
+                                           else f"FAILED: {res['message']}"),
+                            style=None if res["ok"] else "red", markup=False)
+    if fmt is TableJson.json:
+        print_json({"failovers": results})
+    if any(not r["ok"] for r in results):
+        exit_with(ExitStatus.FINDINGS)
+
+
+@dr_app.command("failback")
+def dr_failback(
+    city: CityOption = None,  # type: ignore[assignment]
+    fmt: Annotated[TableJson, typer.Option("--format")] = TableJson.table,
+    department: Annotated[str | None, typer.Option(help="Fail back this department's failed-over systems.")] = None,
+    system: Annotated[str | None, typer.Option(help="Fail back one system.")] = None,
+    yes: YesOption = False,
+    state: StateOption = DEFAULT_STATE,
+    lab: LabOption = None,
+    outputs: OutputsOption = None,
+    connection: ConnOption = None,
+) -> None:
+    """Serve systems from their primary site again, with every write made at the DR site
+    meanwhile. In a lab their primary hosts get their networks back. Both sides stop their writes;
+    the DR site is measured; its data paths, sites and databases are carried onto the primaries
+    (what a primary held that differs is kept aside on it, under /var/lib/jiyue-dr/diverged); the
+    primaries serve, the service name moves back, the verification suite compares them with that
+    measure; then the DR site becomes their copy again (as `dr protect`). Interrupted, the same
+    command finishes it. Exit 1 if a system failed."""
+    model = load(city, fmt)
+    if (department is None) == (system is None):
+        _bad("give --system or --department")
+    chosen = _chosen(model, None, department, system, state)
+    where = sources(lab, outputs, connection)
+    with open_store(state, write=True) as store:
+        if department is not None:
+            prot = store.protection()
+            chosen = [d for d in chosen if (prot.get(d.id) or {}).get("state") in ("failed-over", "failing-back")]
+            if not chosen:
+                _bad(f"no system of {department} has failed over")
+        deps = sorted({model.department_of[d.id] for d in chosen})
+        with open_run(model, where, store, state, deps) as run:
+            protector = Protector(run, model, where.fence)
+            try:
+                for d in chosen:
+                    protector.check_failback(d)
+            except DrError as exc:
+                _bad(str(exc))
+            confirm_or_exit(f"fail back {', '.join(d.id for d in chosen)}: the DR site stops serving them and its "
+                            "data replaces their primaries' (what differs there is kept aside)", yes)
+            results = []
+            for d in chosen:
+                err().print(f"{d.id}: failing back to the primary site")
+                res = protector.failback(d)
+                results.append(res)
+                err().print(f"{d.id}: " + (f"failed back and protected in {res['seconds']:.1f} s; {res['message']}"
+                                           if res["ok"] else f"FAILED: {res['message']}"),
+                            style=None if res["ok"] else "red", markup=False)
+    if fmt is TableJson.json:
+        print_json({"failbacks": results})
+    if any(not r["ok"] for r in results):
         exit_with(ExitStatus.FINDINGS)

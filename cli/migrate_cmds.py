@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +32,8 @@ from .common import (
     CityOption,
     TableJson,
     TextJson,
+    YesOption,
+    confirm_or_exit,
     departments_option,
     err,
     exit_with,
@@ -295,20 +296,9 @@ def _print_discovered(system: str, found: dict[str, Any] | None) -> None:
 
 DESTRUCTIVE = {"finalize": "archives its sources' data and stops them for good",
                "decommission": "archives its hosts' data, stops their services and takes them out of every inventory"}
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking (needed when not on a terminal).")]
-
-
 def confirm(action: str, system: str, yes: bool) -> None:
     """Ask on a terminal before a step that cannot be undone; elsewhere ``--yes`` must say it."""
-    if yes:
-        return
-    what = f"{action} {system}: {DESTRUCTIVE[action]}"
-    if not sys.stdin.isatty():
-        err().print(f"{what}; not on a terminal: confirm with --yes. Nothing was changed.", style="red")
-        exit_with(ExitStatus.BAD_INPUT)
-    if not typer.confirm(f"{what}. Go on?", default=False, err=True):
-        err().print("nothing was changed", style="yellow")
-        exit_with(ExitStatus.BAD_INPUT)
+    confirm_or_exit(f"{action} {system}: {DESTRUCTIVE[action]}", yes)
 
 
 def _one_system_cmd(system: str, state: Path, city: Path | None, lab: str | None, outputs: Path | None,

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from jiyue.status import ExitStatus
-from lab.gate import LabFlows
+from lab.gate import LabFence, LabFlows
 from lab.lab import DEFAULT_BASE_DIR, Lab
 from migration.run import RunError, Sources
 from migration.state import StateError, StateFull, Store
@@ -37,8 +37,11 @@ def sources(lab: str | None, outputs: Path | None, connection: Path | None) -> S
                 raise RunError("--outputs and --connection go together (or use --lab)")
             return Sources.from_files(outputs, connection)
         name = lab or DEFAULT_LAB
-        # the lab's edges open a system's migration flows while it migrates
-        return Sources.from_lab(DEFAULT_BASE_DIR / name, name).with_flows(LabFlows(Lab(name)))
+        found = Sources.from_lab(DEFAULT_BASE_DIR / name, name)  # the name checked first
+        lab_ = Lab(name)
+        # the lab's edges open a system's migration flows while it migrates; a DR failover
+        # stages the primary site's loss by cutting its hosts off
+        return found.with_flows(LabFlows(lab_)).with_fence(LabFence(lab_))
     except RunError as exc:
         err().print(str(exc), style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)

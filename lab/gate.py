@@ -23,3 +23,35 @@ class LabFlows:
 
     def close(self, system: str) -> None:
         close_migration(self.lab, system)
+
+
+#: the nftables table that cuts a host off (every packet but loopback's dropped, both ways)
+CUT_TABLE = "jiyue_site_lost"
+CUT_RULESET = f"""add table inet {CUT_TABLE}
+flush table inet {CUT_TABLE}
+table inet {CUT_TABLE} {{
+    chain input {{ type filter hook input priority -300; policy drop; iif "lo" accept; }}
+    chain output {{ type filter hook output priority -300; policy drop; oif "lo" accept; }}
+}}
+"""
+
+
+class LabFence:
+    """A lost site in a lab: its hosts cut off from every network (an nftables table in each
+    host's namespace dropping all but loopback), their processes and data left as they are, so a
+    failover meets what a real loss leaves and a failback finds the old primary intact."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def cut(self, hosts: Sequence[str]) -> None:
+        for h in hosts:
+            self.lab.exec(h, ["nft", "-f", "-"], input=CUT_RULESET)
+
+    def restore(self, hosts: Sequence[str]) -> None:
+        for h in hosts:
+            if self.is_cut(h):
+                self.lab.exec(h, ["nft", "delete", "table", "inet", CUT_TABLE])
+
+    def is_cut(self, host: str) -> bool:
+        return self.lab.exec(host, ["nft", "list", "table", "inet", CUT_TABLE], check=False).returncode == 0

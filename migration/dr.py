@@ -13,17 +13,27 @@ Protection is a lifecycle of its own, recorded in the state beside the migration
     unprotected -> protecting -> protected  (-> failed-over -> failing-back -> protected)
 
 A protect that fails or is killed leaves the system ``protecting``; the same command finishes it
-(the roles are idempotent). Failover and failback are not built yet: nothing moves a system out
-of ``protected``.
+(the roles are idempotent). A failover goes ``protected -> failing-over -> failed-over``: the
+primary site is declared lost (where the sources can stage it, the lab, its hosts are cut off),
+each DR host stops its file sync, reports the newest primary heartbeat it holds (the achieved
+RPO is the time of the loss less that), is promoted and serves, the service name moves to the
+DR site, and the verification suite compares the DR hosts with the primaries as measured just
+before the loss. A failback goes ``failed-over -> failing-back -> protecting -> protected``: both
+sides stop their writes, the DR site is measured, its data is carried back onto the primaries
+(what they held that differs is kept aside on them), the primaries serve and are verified
+against that measure, and ``dr protect`` makes the DR site their copy again. Each is finished,
+when interrupted, by the same command.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from jiyue.dr import DrMode, DrPlan, dr_plan
@@ -32,7 +42,7 @@ from jiyue.registry.schema import Site, System
 from jiyue.stacks import StackName
 
 from . import verify
-from .engine import PrecheckFailed
+from .engine import Fence, PrecheckFailed, service_name
 from .run import Run
 from .state import State
 
@@ -41,6 +51,7 @@ class Protection(StrEnum):
     unprotected = "unprotected"
     protecting = "protecting"
     protected = "protected"
+    failing_over = "failing-over"
     failed_over = "failed-over"
     failing_back = "failing-back"
 
@@ -49,6 +60,9 @@ class Protection(StrEnum):
 PROTECTABLE = {State.verified, State.finalized}
 #: a protect may start (or resume) from these protection states
 _PROTECT_FROM: set[str | None] = {None, Protection.unprotected, Protection.protecting, Protection.protected}
+#: a failover may start from ``protected`` and resume from ``failing-over``; a failback likewise
+_FAILOVER_FROM: set[str | None] = {Protection.protected, Protection.failing_over}
+_FAILBACK_FROM: set[str | None] = {Protection.failed_over, Protection.failing_back}
 
 
 class DrError(ValueError):
@@ -81,9 +95,11 @@ def cold_note(d: DrSystem) -> str:
             "which `dr protect` does not make yet")
 
 
-def sync_interval(rpo_minutes: int) -> int:
-    """Seconds between two file-sync passes: a tenth of the RPO, from 2 s to 60 s."""
-    return max(2, min(60, rpo_minutes * 6))
+def sync_interval(rpo_minutes: int, mode: DrMode = DrMode.warm) -> int:
+    """Seconds between two file-sync passes: every second for a hot system (its files at the DR
+    site are then a few seconds behind, like its database), else a tenth of the RPO, from 2 s
+    to 60 s."""
+    return 1 if mode is DrMode.hot else max(2, min(60, rpo_minutes * 6))
 
 
 def dr_system(model: CityModel, system_id: str) -> DrSystem:
@@ -105,11 +121,34 @@ def dr_systems(model: CityModel, systems: list[str]) -> list[DrSystem]:
             and model.systems[s].retirement is None]
 
 
-class Protector:
-    """Protect systems and read their lag, within one driver run (:func:`migration.run.open_run`)."""
+def copy_expectations(system_id: str, pairs: list[dict[str, Any]], measured: dict[str, dict[str, Any]] | None,
+                      reference: str, checked: str, inventory: Path) -> dict[str, Any]:
+    """The verification suite's expectations (:mod:`migration.suite`) for one side of each DR
+    pair (``checked``: "standby" or "primary") holding what the other side (``reference``) held
+    when it was measured: the same files, databases and web answers, services running, the
+    accounts owning the data. Without ``measured`` (the reference side could not be reached),
+    only the services, ports and accounts are checked, and the expectations say so."""
+    targets: dict[str, dict[str, Any]] = {}
+    for p in pairs:
+        m = (measured or {}).get(p[reference]) or {"files": {}, "databases": {}, "http": {}}
+        services = [x for x in p["services"] if x in verify.PORTS]
+        targets[p[checked]] = {
+            "services": services, "ports": [verify.PORTS[x] for x in services],
+            "files": {k: v for k, v in m["files"].items() if k in p["data_paths"]},
+            "databases": {k: v for k, v in m["databases"].items() if v is not None},
+            "http_answers": [m["http"]] if m["http"] else [], "http_requests": verify.HTTP_REQUESTS,
+            "sources": [p[reference]], "accounts": p.get("accounts", []),
+        }
+    return {"system": system_id, "inventory": str(inventory), "targets": targets, "problems": [],
+            "step": f"dr-{checked}", "compared": measured is not None}
 
-    def __init__(self, run: Run, model: CityModel) -> None:
-        self.run, self.model, self.engine = run, model, run.engine
+
+class Protector:
+    """Protect systems, read their lag, fail them over to the DR site and back, within one driver
+    run (:func:`migration.run.open_run`); ``fence`` stages a primary site's loss (the lab)."""
+
+    def __init__(self, run: Run, model: CityModel, fence: Fence | None = None) -> None:
+        self.run, self.model, self.engine, self.fence = run, model, run.engine, fence
 
     def standbys(self, d: DrSystem) -> list[dict[str, Any]]:
         dep = self.model.department_of[d.id]
@@ -159,10 +198,12 @@ class Protector:
     def extravars(self, d: DrSystem, pairs: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "jiyue_run_id": self.run.id,
-            "jiyue_system": {"id": d.id, "department": self.model.department_of[d.id], "zone": d.system.zone.value},
+            "jiyue_system": {"id": d.id, "department": self.model.department_of[d.id], "zone": d.system.zone.value,
+                             "service_name": service_name(self.model, d.system)},
             "jiyue_dr": {"mode": d.plan.mode.value,
                          "replication": d.plan.replication.value if d.plan.replication else None,
-                         "rpo_minutes": d.rpo_minutes, "sync_interval_seconds": sync_interval(d.rpo_minutes)},
+                         "rpo_minutes": d.rpo_minutes,
+                         "sync_interval_seconds": sync_interval(d.rpo_minutes, d.plan.mode)},
             "jiyue_dr_pairs": pairs,
         }
 
@@ -261,3 +302,192 @@ class Protector:
             row["within_rpo"] = (not row["problems"] and row["lag_seconds"] is not None
                                  and row["lag_seconds"] <= d.rpo_minutes * 60)
         return rows
+
+    # ---- failover and failback
+    def _state(self, d: DrSystem) -> str | None:
+        prot = self.run.store.protection(d.id).get(d.id)
+        return prot["state"] if prot else None
+
+    def _began(self, d: DrSystem, state: Protection) -> dict[str, Any]:
+        """The detail recorded when ``d`` last entered ``state`` (what a resumed command reuses)."""
+        went = [t for t in self.run.store.protection_transitions(d.id) if t["to"] == state and t["from"] != state]
+        return (went[-1]["detail"] or {}) if went else {}
+
+    def _measure(self, pairs: list[dict[str, Any]], side: str, inventory: Path) -> dict[str, dict[str, Any]]:
+        return verify.measure_sources([verify.Pair(p[side], "", p["services"], p["data_paths"], p["databases"])
+                                       for p in pairs], inventory)
+
+    def _verify(self, d: DrSystem, exp: dict[str, Any], label: str) -> verify.SuiteResult:
+        directory = self.run.dir / "dr" / f"{d.id}-{label}"
+        verify.write_suite(directory, d.id, exp)
+        return verify.run_suite(directory, d.id, run_id=self.run.id, on_process=self.engine.process_seen)
+
+    def _clients(self, d: DrSystem) -> list[str]:
+        return [f"bastion-{d.system.zone.value}"]
+
+    @staticmethod
+    def _front(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The pair whose host the service name gets: the first with nginx, else the first."""
+        return next((p for p in pairs if "nginx" in p["services"]), pairs[0])
+
+    def check_failover(self, d: DrSystem, *, force: bool, primary_lost: bool) -> None:
+        """Refuse, before anything is touched, a failover that cannot or should not be done."""
+        state = self._state(d)
+        if state not in _FAILOVER_FROM:
+            raise DrError(f"{d.id}: its protection is {state or 'unprotected'}: only a protected system fails "
+                          f"over (`jiyue dr protect --system {d.id}`)" if state != Protection.failed_over else
+                          f"{d.id}: it has failed over already; `jiyue dr failback --system {d.id}` brings it back")
+        if state == Protection.protected and self.fence is None and not primary_lost:
+            raise DrError(f"{d.id}: the driver cannot cut the primary site off here; fence it (power off or "
+                          "isolate its hosts) and pass --primary-lost to declare it lost")
+        if state == Protection.protected and not force:
+            [row] = self.status([d])
+            if not row["within_rpo"]:
+                why = "; ".join(row["problems"]) or f"lag {row['lag_seconds']} s"
+                raise DrError(f"{d.id}: its DR copy is outside its RPO of {d.rpo_minutes} min ({why}): a "
+                              "failover now would lose more than the registry allows. Bring the copy back "
+                              "within it (`jiyue dr status`), or pass --force to fail over anyway")
+
+    def _beats(self, d: DrSystem, pairs: list[dict[str, Any]]) -> list[float] | None:
+        """The newest primary heartbeat each DR copy holds (database and files), or None if one
+        cannot be read."""
+        r = self.run.runner.run("dr_status.yml", self.extravars(d, pairs), label=f"{d.id}-dr-beats",
+                                inventory=self.engine.inventory_for(d.system))
+        beats = []
+        for p in pairs:
+            got = (r.facts.get(p["standby"]) or {}).get("jiyue_dr_lag") or {}
+            kinds = (["database"] if p["databases"] else []) + (["files"] if p["data_paths"] else [])
+            parts = [got.get(k) for k in kinds]
+            if not got or any(not isinstance(x, dict) or "beat" not in x for x in parts):
+                return None
+            beats += [x["beat"] for x in parts]
+        return beats
+
+    def _caught_up(self, d: DrSystem, pairs: list[dict[str, Any]], since: float, timeout: float) -> bool:
+        """Wait (bounded) until every DR copy holds the primaries' heartbeat of ``since`` or newer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            beats = self._beats(d, pairs)
+            if beats is not None and min(beats) >= since:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1)
+
+    def failover(self, d: DrSystem, *, force: bool = False) -> dict[str, Any]:
+        """Serve ``d`` from the DR site, its primary site declared lost; the outcome, as recorded
+        (``rpo_seconds``: the loss less the newest primary heartbeat the DR site held;
+        ``rto_seconds``: from the loss to the verification passed at the DR site).
+
+        Where the loss is staged (a fence), the primaries are measured first and the loss waits
+        (bounded) until the DR copies hold that moment: the suite then compares the DR hosts with
+        that measure, except files written after it (listed, as the data the loss may take)."""
+        store, rid, st = self.run.store, self.run.id, self.engine._st
+        inventory = self.engine.inventory_for(d.system)
+        if self._state(d) == Protection.protected:
+            pairs = self.pairs(d)
+            measured_at = time.time()
+            reference: dict[str, Any] | None
+            try:
+                reference = self._measure(pairs, "primary", inventory)
+            except Exception as exc:  # noqa: BLE001 - a lost primary cannot be measured: forced, checks run without it
+                if not force:
+                    raise DrError(f"{d.id}: its primaries cannot be measured ({type(exc).__name__}: {exc}); pass "
+                                  "--force to fail over with only the services and accounts checked") from exc
+                reference = None
+            wait = 2 * sync_interval(d.rpo_minutes, d.plan.mode) + 30
+            if reference is not None and self.fence is not None and not self._caught_up(d, pairs, measured_at, wait):
+                raise DrError(f"{d.id}: its DR copy did not catch up with the primaries within {wait} s of "
+                              "measuring them, so the failover could not be verified; nothing was changed. "
+                              "Look at `jiyue dr status`, then run it again")
+            where = self.run.dir / "dr" / f"{d.id}-reference.json"
+            where.parent.mkdir(parents=True, exist_ok=True)
+            where.write_text(json.dumps(reference, ensure_ascii=False), encoding="utf-8")
+            began = {"lost_at": time.time(), "measured_at": measured_at, "reference": str(where), "pairs": pairs}
+            st(store.protection_transition, d.id, {Protection.protected}, Protection.failing_over, run_id=rid,
+               detail=began)
+        else:
+            began = self._began(d, Protection.failing_over)
+        pairs, lost_at = began["pairs"], began["lost_at"]
+        reference = json.loads(Path(began["reference"]).read_text(encoding="utf-8"))
+        if self.fence is not None:
+            self.fence.cut(sorted({p["primary"] for p in pairs}))
+        extra = {**self.extravars(d, pairs), "jiyue_clients": self._clients(d),
+                 "jiyue_dr_service_address": self._front(pairs)["standby_address"]}
+        r = self.run.runner.run("dr_failover.yml", extra, label=f"{d.id}-dr-failover", inventory=inventory)
+        if not r.ok:
+            st(store.protection_transition, d.id, {Protection.failing_over}, Protection.failing_over, run_id=rid,
+               error=r.summary())
+            return {"system": d.id, "ok": False, "state": Protection.failing_over.value, "message": r.summary()}
+        beats = [part["beat"] for p in pairs
+                 for part in ((r.facts.get(p["standby"]) or {}).get("jiyue_dr_lag") or {}).values()
+                 if isinstance(part, dict) and "beat" in part]
+        rpo = round(max(0.0, lost_at - min(beats)), 1) if beats else None
+        exp = copy_expectations(d.id, pairs, reference, "primary", "standby", inventory)
+        exp["target_writes_since"] = began["measured_at"]
+        exp["written_since_sync"] = verify.written_since(exp, began["measured_at"])
+        result = self._verify(d, exp, "failover")
+        rto = round(time.time() - lost_at, 1)
+        detail = {"rpo_seconds": rpo, "rto_seconds": rto, "verified": result.ok, "compared": reference is not None,
+                  "checks": result.passed, "failures": result.failures, "suite": str(result.directory),
+                  "rpo_minutes_declared": d.rpo_minutes, "rto_minutes_declared": d.rto_minutes}
+        if not result.ok and not force:
+            st(store.protection_transition, d.id, {Protection.failing_over}, Protection.failing_over, run_id=rid,
+               detail=detail, error="; ".join(result.failures[:3]))
+            return {"system": d.id, "ok": False, "state": Protection.failing_over.value, **detail,
+                    "message": f"the DR site fails its verification: {'; '.join(result.failures[:3])} (fix it "
+                               "and run again, or --force to serve from it as it is)"}
+        st(store.protection_transition, d.id, {Protection.failing_over}, Protection.failed_over, run_id=rid,
+           detail=detail, error=None if result.ok else "; ".join(result.failures[:3]))
+        return {"system": d.id, "ok": result.ok, "state": Protection.failed_over.value, **detail,
+                "message": f"{result.passed} checks passed at the DR site" if result.ok else
+                f"forced: the DR site serves although it fails its verification: {'; '.join(result.failures[:3])}"}
+
+    def check_failback(self, d: DrSystem) -> None:
+        state = self._state(d)
+        if state not in _FAILBACK_FROM:
+            raise DrError(f"{d.id}: its protection is {state or 'unprotected'}: only a system that failed over "
+                          f"fails back (`jiyue dr failover --system {d.id}`)"
+                          + ("; `jiyue dr protect` finishes the copy a failback began"
+                             if state == Protection.protecting else ""))
+
+    def failback(self, d: DrSystem) -> dict[str, Any]:
+        """Serve ``d`` from its primary site again, with every write made at the DR site
+        meanwhile (verified against the DR site as measured once both sides stopped their
+        writes), then protect it again; the outcome, as recorded."""
+        self.check_failback(d)
+        store, rid, st = self.run.store, self.run.id, self.engine._st
+        inventory = self.engine.inventory_for(d.system)
+        pairs = self._began(d, Protection.failing_over)["pairs"]
+        t0 = time.time()
+        st(store.protection_transition, d.id, _FAILBACK_FROM, Protection.failing_back, run_id=rid,
+           detail={"started_at": t0})
+        if self.fence is not None:
+            self.fence.restore(sorted({p["primary"] for p in pairs}))
+        extra = {**self.extravars(d, pairs), "jiyue_clients": self._clients(d),
+                 "jiyue_dr_service_address": self._front(pairs)["primary_address"]}
+
+        def failed(message: str, **more: Any) -> dict[str, Any]:
+            st(store.protection_transition, d.id, {Protection.failing_back}, Protection.failing_back, run_id=rid,
+               detail=more or None, error=message)
+            return {"system": d.id, "ok": False, "state": Protection.failing_back.value, "message": message, **more}
+
+        r = self.run.runner.run("dr_failback_freeze.yml", extra, label=f"{d.id}-dr-failback-freeze",
+                                inventory=inventory)
+        if not r.ok:
+            return failed(r.summary())
+        reference = self._measure(pairs, "standby", inventory)
+        r = self.run.runner.run("dr_failback.yml", extra, label=f"{d.id}-dr-failback", inventory=inventory)
+        if not r.ok:
+            return failed(r.summary())
+        result = self._verify(d, copy_expectations(d.id, pairs, reference, "standby", "primary", inventory),
+                              "failback")
+        detail = {"verified": result.ok, "checks": result.passed, "failures": result.failures,
+                  "suite": str(result.directory), "seconds": round(time.time() - t0, 1)}
+        if not result.ok:
+            return failed("the primaries fail their verification: " + "; ".join(result.failures[:3]), **detail)
+        st(store.protection_transition, d.id, {Protection.failing_back}, Protection.protecting, run_id=rid,
+           detail=detail)
+        again = self.protect(d)
+        return {**again, **detail, "ok": again["ok"] and result.ok, "seconds": round(time.time() - t0, 1),
+                "message": f"{result.passed} checks passed at the primary site; " + again["message"]}

@@ -49,6 +49,18 @@ class FlowGate(Protocol):
         """Close every flow of ``system``; idempotent."""
 
 
+class Fence(Protocol):
+    """A site's loss, staged where the network can be told (the lab: the hosts cut off from every
+    network, their processes and data left as they are). For real stacks the operator declares
+    the primary lost, and fences it, outside the driver."""
+
+    def cut(self, hosts: Sequence[str]) -> None:
+        """Cut ``hosts`` off; idempotent."""
+
+    def restore(self, hosts: Sequence[str]) -> None:
+        """Give ``hosts`` their networks back; idempotent."""
+
+
 class PrecheckFailed(Exception):
     pass
 

@@ -30,7 +30,7 @@ from jiyue.registry import CityModel
 
 from . import processes
 from .audit import collect, latest_evidence, store_evidence
-from .engine import Engine, FlowGate, Hook, StepResult, SystemOutcome, run_id, steps_between
+from .engine import Engine, Fence, FlowGate, Hook, StepResult, SystemOutcome, run_id, steps_between
 from .inventory import Connection, build_inventory, read_outputs, write_inventory
 from .runner import Runner, RunnerSettings
 from .state import State, Store
@@ -52,9 +52,14 @@ class Sources:
     outputs: dict[str, dict[str, Any]]
     conn: Connection
     flows: FlowGate | None = None
+    #: where a site's loss can be staged (the lab): a DR failover cuts the lost primaries off
+    fence: Fence | None = None
 
     def with_flows(self, flows: FlowGate) -> Sources:
         return dataclasses.replace(self, flows=flows)
+
+    def with_fence(self, fence: Fence) -> Sources:
+        return dataclasses.replace(self, fence=fence)
 
     @classmethod
     def from_files(cls, outputs: Path, connection: Path) -> Sources:

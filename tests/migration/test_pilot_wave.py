@@ -460,3 +460,91 @@ def test_synchronous_replication_waits_for_the_dr_site_then_falls_back(pilot_run
         time.sleep(2)
     assert sql(standby, "SELECT count(*) FROM app.sync_probe") == "2"
     assert lab.exec(primary, ["test", "-e", "/var/lib/jiyue-dr/asynchronous"], check=False).returncode != 0
+
+
+def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
+    """finance-treasury (hot): refused while its copy is outside its RPO; failed over, its
+    primaries cut off: the DR site serves what the primaries held (our own comparison), with
+    less than 5 s of data lost; written to at the DR site, failed back: the primaries hold every
+    one of those writes, what they had written after the loss is kept aside, and the copy is
+    protected again."""
+    state, _, _ = pilot_run
+    lab, model, sid = city_lab.lab, city_lab.model, "finance-treasury"
+    pairs = _dr_pairs(lab, sid)
+    address = {h.name: h.address for h in city_lab.plan.hosts}
+    tree, db = "/var/www/finance-treasury", "finance-treasury"
+    web = next(p for p, _ in pairs if lab.exec(p, ["test", "-d", tree], check=False).returncode == 0)
+    base = next(p for p, _ in pairs if p != web)
+    dr = dict(pairs)
+
+    def sql(host: str, query: str) -> str:
+        return lab.exec(host, ["runuser", "-u", "postgres", "--", "psql", "-XAt", "-d", db, "-c", query],
+                        check=False).stdout.strip()
+
+    def failover(*args: str):
+        return cli("dr", "failover", "--system", sid, *args, "--lab", lab.name, "--state", state)
+
+    # a DR host cut off: the copy is outside its RPO, so a failover is refused and nothing changes
+    gateway = next(h.gateway for h in city_lab.plan.hosts if h.name == dr[base])
+    lab.exec(dr[base], ["ip", "link", "set", "eth0", "down"])
+    try:
+        refused = failover("--yes")
+        assert refused.exit_code == 2 and "outside its RPO" in refused.stderr, refused.output
+    finally:
+        lab.exec(dr[base], ["sh", "-c", f"ip link set eth0 up && ip route replace default via {gateway} dev eth0"])
+    with Store.open(state, write=False) as store:
+        assert store.protection(sid)[sid]["state"] == "protected"
+
+    lab.exec(web, ["sh", "-c", f"echo before-the-loss > {tree}/before-loss.txt"])
+    sql(base, "CREATE TABLE app.before_loss AS SELECT 'before the loss' AS what")
+    r = failover("--yes", "--format", "json")
+    assert r.exit_code == 0, r.output
+    [done] = json.loads(r.stdout)["failovers"]
+    assert (done["state"], done["verified"], done["compared"]) == ("failed-over", True, True), done
+    assert done["checks"] >= 6 and not done["failures"], done
+    assert 0 <= done["rpo_seconds"] < 5, done  # hot: files synced every second, the database streamed
+    assert done["rto_seconds"] < done["rto_minutes_declared"] * 60, done
+    # the primaries are cut off (their data stays), the DR site serves, the service name is there
+    for p, d in pairs:
+        assert lab.exec(d, ["nc", "-z", "-w", "2", address[p], "22"], check=False).returncode != 0, p
+    assert sql(dr[base], "SELECT pg_is_in_recovery()") == "f"
+    assert sql(dr[base], "SELECT what FROM app.before_loss") == "before the loss"  # less than 5 s lost
+    assert lab.exec(dr[web], ["cat", f"{tree}/before-loss.txt"]).stdout == "before-the-loss\n"
+    hosts = lab.ssh("bastion-intranet", "cat /etc/hosts").stdout
+    assert f"{address[dr[web]]} {sid}.svc." in hosts, hosts
+    again = failover("--yes")
+    assert again.exit_code == 2 and "has failed over already" in again.stderr, again.output
+
+    # the DR site takes writes; the cut-off primary had written after the loss
+    lab.exec(dr[web], ["sh", "-c", f"echo written-at-dr > {tree}/at-dr.txt && chown --reference={tree} "
+                                   f"{tree}/at-dr.txt"])
+    sql(dr[base], "CREATE TABLE app.at_dr AS SELECT 'written at the DR site' AS what")
+    lab.exec(web, ["sh", "-c", f"echo after-the-loss > {tree}/after-loss.txt"])
+    owner = lab.exec(dr[web], ["stat", "-c", "%U:%G", f"{tree}/at-dr.txt"]).stdout
+
+    r = cli("dr", "failback", "--system", sid, "--yes", "--format", "json", "--lab", lab.name, "--state", state)
+    assert r.exit_code == 0, r.output
+    [back] = json.loads(r.stdout)["failbacks"]
+    assert (back["state"], back["verified"]) == ("protected", True), back
+    assert lab.ssh(web, f"cat {tree}/at-dr.txt").stdout == "written-at-dr\n"
+    assert lab.ssh(web, f"stat -c %U:%G {tree}/at-dr.txt").stdout == owner
+    assert sql(base, "SELECT what FROM app.at_dr") == "written at the DR site"
+    assert sql(base, "SHOW default_transaction_read_only") == "off"
+    assert lab.ssh(web, f"test -e {tree}/after-loss.txt", check=False).returncode != 0
+    kept = lab.ssh(web, f"cat /var/lib/jiyue-dr/diverged/*{tree}/after-loss.txt").stdout
+    assert kept == "after-the-loss\n", "what the primary wrote after the loss was not kept aside"
+    for p, d in pairs:  # the failback's key was authorized only while it copied
+        assert "jiyue-dr-failback" not in lab.ssh(p, "cat /root/.ssh/authorized_keys").stdout
+        assert lab.ssh(d, "ls /etc/jiyue-dr").stdout.split() in (["id_ed25519", "id_ed25519.pub", "known_hosts"], [])
+    hosts = lab.ssh("bastion-intranet", "cat /etc/hosts").stdout
+    assert f"{address[web]} {sid}.svc." in hosts, hosts
+    assert sql(dr[base], "SELECT pg_is_in_recovery()") == "t"
+    _until_same(lab, model, sid, pairs, seconds=60)
+    code, rows = _dr_status(cli, lab, state)
+    assert code == 0 and rows[sid]["protection"] == "protected", rows[sid]
+    with Store.open(state, write=False) as store:
+        went = [t["to"] for t in store.protection_transitions(sid)]
+    went = went[max(i for i, x in enumerate(went) if x == "failing-over"):]
+    assert went[:4] == ["failing-over", "failed-over", "failing-back", "protecting"] and went[-1] == "protected", went
+    bad = cli("dr", "failback", "--system", sid, "--yes", "--lab", lab.name, "--state", state)
+    assert bad.exit_code == 2 and "only a system that failed over" in bad.stderr, bad.output
