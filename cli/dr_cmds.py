@@ -13,6 +13,7 @@ from jiyue.registry import CityModel
 from jiyue.status import ExitStatus
 from migration.dr import DrError, DrSystem, Protector, cold_note, dr_system, dr_systems
 from migration.run import RunError, open_run, select
+from migration.state import Store
 
 from .common import CityOption, TableJson, YesOption, confirm_or_exit, err, exit_with, load, out, print_json
 from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources, state_errors
@@ -153,6 +154,19 @@ def dr_status(
         exit_with(ExitStatus.FINDINGS)
 
 
+def _in_state(store: Store, chosen: list[DrSystem], states: set[str], why: str, none: str) -> list[DrSystem]:
+    """Of a department's DR systems, those whose protection is in ``states`` (each other one is
+    named as left out, ``why``); none at all: exit 2 with ``none``."""
+    prot = store.protection()
+    kept = [d for d in chosen if (prot.get(d.id) or {}).get("state") in states]
+    for d in chosen:
+        if d not in kept:
+            err().print(f"{d.id}: {why}; left out", style="yellow", markup=False)
+    if not kept:
+        _bad(none)
+    return kept
+
+
 def _achieved(res: dict[str, Any]) -> str:
     rpo = "unmeasured" if res.get("rpo_seconds") is None else f"{res['rpo_seconds']:.1f} s"
     return (f"RPO achieved {rpo} (declared {res['rpo_minutes_declared']} min), RTO achieved "
@@ -190,14 +204,9 @@ def dr_failover(
         _bad("none of the systems asked for has a hot or warm copy to fail over to")
     where = sources(lab, outputs, connection)
     with open_store(state, write=True) as store:
-        if department is not None:  # a department's protected ones (the others are said, and left)
-            prot = store.protection()
-            left = [d for d in chosen if (prot.get(d.id) or {}).get("state") not in ("protected", "failing-over")]
-            for d in left:
-                err().print(f"{d.id}: not protected; left out", style="yellow", markup=False)
-            chosen = [d for d in chosen if d not in left]
-            if not chosen:
-                _bad(f"no system of {department} is protected (`jiyue dr protect --department {department}`)")
+        if department is not None:
+            chosen = _in_state(store, chosen, {"protected", "failing-over"}, "not protected",
+                               f"no system of {department} is protected (`jiyue dr protect --department {department}`)")
         deps = sorted({model.department_of[d.id] for d in chosen})
         with open_run(model, where, store, state, deps) as run:
             protector = Protector(run, model, where.fence)
@@ -251,10 +260,8 @@ def dr_failback(
     where = sources(lab, outputs, connection)
     with open_store(state, write=True) as store:
         if department is not None:
-            prot = store.protection()
-            chosen = [d for d in chosen if (prot.get(d.id) or {}).get("state") in ("failed-over", "failing-back")]
-            if not chosen:
-                _bad(f"no system of {department} has failed over")
+            chosen = _in_state(store, chosen, {"failed-over", "failing-back"}, "not failed over",
+                               f"no system of {department} has failed over")
         deps = sorted({model.department_of[d.id] for d in chosen})
         with open_run(model, where, store, state, deps) as run:
             protector = Protector(run, model, where.fence)
@@ -275,5 +282,63 @@ def dr_failback(
                             style=None if res["ok"] else "red", markup=False)
     if fmt is TableJson.json:
         print_json({"failbacks": results})
+    if any(not r["ok"] for r in results):
+        exit_with(ExitStatus.FINDINGS)
+
+
+@dr_app.command("drill")
+def dr_drill(
+    city: CityOption = None,  # type: ignore[assignment]
+    fmt: Annotated[TableJson, typer.Option("--format")] = TableJson.table,
+    department: Annotated[str | None, typer.Option(help="Drill this department's protected systems.")] = None,
+    system: Annotated[str | None, typer.Option(help="Drill one system.")] = None,
+    state: StateOption = DEFAULT_STATE,
+    lab: LabOption = None,
+    outputs: OutputsOption = None,
+    connection: ConnOption = None,
+) -> None:
+    """Prove a system can come back at the DR site, without touching its primary or its
+    replication: on each DR host its copy comes up in a sandbox of its own (an isolated network
+    with loopback only, a clone of the standby's database started as a primary, copies of the
+    files, the application's services), the verification suite checks it there against the
+    primaries as measured at the start, and the sandbox is discarded. Prints the achieved RTO
+    (start to verified) against the declared one, and the copy's lag. Exit 1 if a drill failed."""
+    model = load(city, fmt)
+    if (department is None) == (system is None):
+        _bad("give --system or --department")
+    chosen = [d for d in _chosen(model, None, department, system, state) if d.plan.mode is not DrMode.cold]
+    if not chosen:
+        _bad("none of the systems asked for has a hot or warm copy to drill")
+    where = sources(lab, outputs, connection)
+    with open_store(state, write=True) as store:
+        if department is not None:
+            chosen = _in_state(store, chosen, {"protected"}, "not protected",
+                               f"no system of {department} is protected (`jiyue dr protect --department {department}`)")
+        deps = sorted({model.department_of[d.id] for d in chosen})
+        with open_run(model, where, store, state, deps) as run:
+            protector = Protector(run, model, where.fence)
+            try:
+                for d in chosen:
+                    protector.check_drill(d)
+            except DrError as exc:
+                _bad(str(exc))
+            results = []
+            for d in chosen:
+                err().print(f"{d.id}: drilling its copy at the DR site ({d.plan.mode.value})")
+                try:
+                    res = protector.drill(d)
+                except DrError as exc:
+                    _bad(str(exc))
+                results.append(res)
+                rto = "" if res["rto_seconds"] is None else f"{res['rto_seconds']:.1f} s"
+                err().print(f"{d.id}: " + (f"drilled: RTO achieved {rto} (declared {d.rto_minutes} min), lag "
+                                           f"{res['lag_seconds']} s; {res['message']}" if res["ok"]
+                                           else f"FAILED: {res['message']}"),
+                            style=None if res["ok"] else "red", markup=False)
+    if fmt is TableJson.json:
+        print_json({"drills": [{"system": r["system"], "rto_seconds": r["rto_seconds"],
+                                "rto_minutes_declared": r["rto_minutes_declared"], "verified": r["verified"],
+                                "lag_seconds": r["lag_seconds"], "checks": r["checks"], "failures": r["failures"],
+                                "discarded": r["discarded"]} for r in results]})
     if any(not r["ok"] for r in results):
         exit_with(ExitStatus.FINDINGS)

@@ -28,6 +28,7 @@ when interrupted, by the same command.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from jiyue.dr import DrMode, DrPlan, dr_plan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
@@ -43,6 +46,7 @@ from jiyue.stacks import StackName
 
 from . import verify
 from .engine import Fence, PrecheckFailed, service_name
+from .inventory import write_inventory
 from .run import Run
 from .state import State
 
@@ -348,12 +352,14 @@ class Protector:
                               "failover now would lose more than the registry allows. Bring the copy back "
                               "within it (`jiyue dr status`), or pass --force to fail over anyway")
 
-    def _beats(self, d: DrSystem, pairs: list[dict[str, Any]]) -> list[float] | None:
+    def _beats(self, d: DrSystem, pairs: list[dict[str, Any]], *, kick: bool = False) -> list[float] | None:
         """The newest primary heartbeat each DR copy holds (database and files), or None if one
-        cannot be read."""
-        r = self.run.runner.run("dr_status.yml", self.extravars(d, pairs), label=f"{d.id}-dr-beats",
+        cannot be read; :attr:`last_lag`: the oldest one's age when read."""
+        r = self.run.runner.run("dr_status.yml", {**self.extravars(d, pairs), "jiyue_dr_kick": kick},
+                                label=f"{d.id}-dr-beats",
                                 inventory=self.engine.inventory_for(d.system))
-        beats = []
+        beats: list[float] = []
+        self.last_lag: float | None = None
         for p in pairs:
             got = (r.facts.get(p["standby"]) or {}).get("jiyue_dr_lag") or {}
             kinds = (["database"] if p["databases"] else []) + (["files"] if p["data_paths"] else [])
@@ -361,13 +367,14 @@ class Protector:
             if not got or any(not isinstance(x, dict) or "beat" not in x for x in parts):
                 return None
             beats += [x["beat"] for x in parts]
+            self.last_lag = max([self.last_lag or 0.0] + [max(0.0, got["now"] - x["beat"]) for x in parts])
         return beats
 
     def _caught_up(self, d: DrSystem, pairs: list[dict[str, Any]], since: float, timeout: float) -> bool:
         """Wait (bounded) until every DR copy holds the primaries' heartbeat of ``since`` or newer."""
-        deadline = time.monotonic() + timeout
+        deadline, kick = time.monotonic() + timeout, True
         while True:
-            beats = self._beats(d, pairs)
+            beats, kick = self._beats(d, pairs, kick=kick), False
             if beats is not None and min(beats) >= since:
                 return True
             if time.monotonic() > deadline:
@@ -430,7 +437,9 @@ class Protector:
         rto = round(time.time() - lost_at, 1)
         detail = {"rpo_seconds": rpo, "rto_seconds": rto, "verified": result.ok, "compared": reference is not None,
                   "checks": result.passed, "failures": result.failures, "suite": str(result.directory),
-                  "rpo_minutes_declared": d.rpo_minutes, "rto_minutes_declared": d.rto_minutes}
+                  "rpo_minutes_declared": d.rpo_minutes, "rto_minutes_declared": d.rto_minutes,
+                  "mode": d.plan.mode.value}
+        st(store.dr_exercise, d.id, "failover", rid, detail)
         if not result.ok and not force:
             st(store.protection_transition, d.id, {Protection.failing_over}, Protection.failing_over, run_id=rid,
                detail=detail, error="; ".join(result.failures[:3]))
@@ -484,6 +493,7 @@ class Protector:
                               "failback")
         detail = {"verified": result.ok, "checks": result.passed, "failures": result.failures,
                   "suite": str(result.directory), "seconds": round(time.time() - t0, 1)}
+        st(store.dr_exercise, d.id, "failback", rid, detail)
         if not result.ok:
             return failed("the primaries fail their verification: " + "; ".join(result.failures[:3]), **detail)
         st(store.protection_transition, d.id, {Protection.failing_back}, Protection.protecting, run_id=rid,
@@ -491,3 +501,76 @@ class Protector:
         again = self.protect(d)
         return {**again, **detail, "ok": again["ok"] and result.ok, "seconds": round(time.time() - t0, 1),
                 "message": f"{result.passed} checks passed at the primary site; " + again["message"]}
+
+    # ---- drills
+    def check_drill(self, d: DrSystem) -> None:
+        state = self._state(d)
+        if state != Protection.protected:
+            raise DrError(f"{d.id}: its protection is {state or 'unprotected'}: only a protected system's copy can "
+                          f"be drilled (`jiyue dr protect --system {d.id}`)")
+
+    def _drill_inventory(self, d: DrSystem, pairs: list[dict[str, Any]], key: Path, directory: Path) -> Path:
+        """The system's inventory, the DR hosts reached with the drill's key, whose forced command
+        opens the shell inside the sandbox (the suite's ssh connections are its own:
+        :func:`migration.verify.run_suite`, so none opened with the ordinary key is reused)."""
+        inv = yaml.safe_load(self.engine.inventory_for(d.system).read_text(encoding="utf-8"))
+        for p in pairs:
+            inv["all"]["hosts"][p["standby"]]["ansible_ssh_private_key_file"] = str(key)
+        return write_inventory(inv, directory / "inventory.yml")
+
+    def drill(self, d: DrSystem) -> dict[str, Any]:
+        """Bring ``d``'s DR copy up in an isolated sandbox on each DR host (the primary keeps
+        serving, the replication keeps running), verify it there against the primaries as measured
+        at the start, then discard it; the outcome, as recorded (``rto_seconds``: from the drill's
+        start to the verification passed; ``lag_seconds``: the copy's lag when it started)."""
+        self.check_drill(d)
+        inventory = self.engine.inventory_for(d.system)
+        pairs = self.pairs(d)
+        t0 = time.time()
+        lag = round(self.last_lag, 1) if self._beats(d, pairs) and self.last_lag is not None else None
+        measured_at = time.time()
+        reference = self._measure(pairs, "primary", inventory)
+        wait = 2 * sync_interval(d.rpo_minutes, d.plan.mode) + 30
+        if not self._caught_up(d, pairs, measured_at, wait):
+            raise DrError(f"{d.id}: its DR copy did not catch up with the primaries within {wait} s of measuring "
+                          "them, so a drill could not be verified; nothing was changed (`jiyue dr status`)")
+        directory = self.run.dir / "dr" / f"{d.id}-drill"
+        directory.mkdir(parents=True, exist_ok=True)
+        key = directory / "drill_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jiyue-dr-drill-{self.run.id}",
+                        "-f", str(key)], check=True)
+        extra = self.extravars(d, pairs)
+        detail: dict[str, Any] = {"rto_minutes_declared": d.rto_minutes, "rpo_minutes_declared": d.rpo_minutes,
+                                  "lag_seconds": lag, "mode": d.plan.mode.value}
+        try:
+            # a drill killed before its end left its sandbox: ended first, so nothing stale is verified
+            r = self.run.runner.run("dr_drill.yml", {**extra, "jiyue_dr_drill_state": "down"},
+                                    label=f"{d.id}-dr-drill-clear", inventory=inventory)
+            if r.ok:
+                r = self.run.runner.run("dr_drill.yml", {**extra, "jiyue_dr_drill_state": "up",
+                                                         "jiyue_dr_drill_public_key": key.with_suffix(".pub")
+                                                         .read_text(encoding="ascii").strip()},
+                                        label=f"{d.id}-dr-drill-up", inventory=inventory)
+            if not r.ok:
+                detail.update(verified=False, rto_seconds=None, failures=[r.summary()], checks=0)
+            else:
+                exp = copy_expectations(d.id, pairs, reference, "primary", "standby",
+                                        self._drill_inventory(d, pairs, key, directory))
+                exp.update(services_enabled=False, target_writes_since=measured_at,
+                           written_since_sync=verify.written_since(exp, measured_at))
+                result = self._verify(d, exp, "drill")
+                detail.update(verified=result.ok, rto_seconds=round(time.time() - t0, 1) if result.ok else None,
+                              checks=result.passed, failures=result.failures, suite=str(result.directory))
+        finally:
+            down = self.run.runner.run("dr_drill.yml", {**extra, "jiyue_dr_drill_state": "down"},
+                                       label=f"{d.id}-dr-drill-down", inventory=inventory, spare=True)
+            for f in (key, key.with_suffix(".pub")):
+                f.unlink(missing_ok=True)
+        detail["discarded"] = down.ok
+        ok = detail["verified"] and down.ok
+        self.engine._st(self.run.store.dr_exercise, d.id, "drill", self.run.id, detail)
+        message = (f"{detail['checks']} checks passed on the drill's copy" if detail["verified"] else
+                   "the drill's copy fails its verification: " + "; ".join(detail["failures"][:3]))
+        if not down.ok:
+            message += f"; its sandbox could not be ended: {down.summary()} (run the drill again to end it)"
+        return {"system": d.id, "ok": ok, **detail, "message": message}

@@ -410,6 +410,10 @@ class Store:
         db.execute("""CREATE TABLE IF NOT EXISTS protection_transitions (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT NOT NULL, from_state TEXT, to_state TEXT NOT NULL,
             at TEXT NOT NULL, run_id TEXT, detail TEXT)""")
+        # drills, failovers and failbacks, as measured (the DR report reads them)
+        db.execute("""CREATE TABLE IF NOT EXISTS dr_exercises (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT NOT NULL, kind TEXT NOT NULL,
+            at TEXT NOT NULL, run_id TEXT, detail TEXT NOT NULL)""")
         db.execute("""CREATE TABLE IF NOT EXISTS evidence (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT NOT NULL, kind TEXT NOT NULL,
             at TEXT NOT NULL, data TEXT NOT NULL)""")
@@ -514,6 +518,20 @@ class Store:
         rows = self._rows(q + " WHERE system=? ORDER BY seq", (system,)) if system else self._rows(q + " ORDER BY seq")
         return [{"seq": r[0], "system": r[1], "from": r[2], "to": r[3], "at": r[4], "run_id": r[5],
                  "detail": json.loads(r[6]) if r[6] else None} for r in rows]
+
+    def dr_exercise(self, system: str, kind: str, run_id: str | None, detail: dict[str, Any]) -> None:
+        """Record a drill, failover or failback of ``system`` as measured (one transaction)."""
+        with self.tx(f"the {kind} of {system}") as db:
+            db.execute("INSERT INTO dr_exercises (system, kind, at, run_id, detail) VALUES (?,?,?,?,?)",
+                       (system, kind, now(), run_id, _json(detail)))
+
+    def dr_exercises(self, system: str | None = None) -> list[dict[str, Any]]:
+        if not self._has_table("dr_exercises"):
+            return []
+        q = "SELECT seq, system, kind, at, run_id, detail FROM dr_exercises"
+        rows = self._rows(q + " WHERE system=? ORDER BY seq", (system,)) if system else self._rows(q + " ORDER BY seq")
+        return [{"seq": r[0], "system": r[1], "kind": r[2], "at": r[3], "run_id": r[4], "detail": json.loads(r[5])}
+                for r in rows]
 
     def _has_table(self, name: str) -> bool:
         """Whether the state has the table (a read-only store of an older driver may not)."""

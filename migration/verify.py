@@ -11,10 +11,13 @@ and the SHA-256 manifest (with modes, owners, mtimes, ACLs) of every data path e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -173,13 +176,31 @@ def write_suite(directory: Path, system: str, exp: dict[str, Any]) -> Path:
     return path
 
 
+#: the environment variable giving the suite its ssh masters' directory
+SOCKETS = "JIYUE_SSH_SOCKETS"
+
+
+def close_masters(sockets: Path) -> None:
+    """End the ssh masters in ``sockets`` (each ``ssh -O exit``) and remove the directory."""
+    for sock in sockets.glob("*"):
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "jiyue-suite"],
+                           capture_output=True, timeout=10, check=False)
+    shutil.rmtree(sockets, ignore_errors=True)
+
+
 def run_suite(directory: Path, system: str, timeout: int = 900, *, run_id: str = "",
               on_process: Callable[[str, processes.Group, bool], None] | None = None) -> SuiteResult:
     """Run the suite against ``directory``'s expectations, as a process group of the run's
     (``run_id`` in its environment, recorded through ``on_process``, ended with its driver)."""
     junit = directory / "junit.xml"
     tools_on_path()
-    env = {**os.environ, "JIYUE_EXPECTATIONS": str(directory / "expectations.json"), processes.MARKER: run_id}
+    # the suite's ssh connections are multiplexed through masters of its own (a command costs a
+    # channel, not a handshake through the bastion), in a fresh directory: never one opened by
+    # another suite or another key (a drill's checks must not reach the DR host's own shell)
+    sockets = Path(tempfile.mkdtemp(prefix="jiyue-ts-", dir="/tmp"))
+    env = {**os.environ, "JIYUE_EXPECTATIONS": str(directory / "expectations.json"), processes.MARKER: run_id,
+           SOCKETS: str(sockets)}
     argv = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "--rootdir", str(SUITE),
             "-o", "addopts=", "-o", "testpaths=", f"--junitxml={junit}"]
     proc = subprocess.Popen(processes.owned(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -197,6 +218,7 @@ def run_suite(directory: Path, system: str, timeout: int = 900, *, run_id: str =
     finally:
         if on_process is not None:
             on_process(label, group, False)
+        close_masters(sockets)
     proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     (directory / "pytest.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if not junit.exists():

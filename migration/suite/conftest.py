@@ -11,6 +11,7 @@ import pytest
 import testinfra
 
 ENV = "JIYUE_EXPECTATIONS"
+SOCKETS = "JIYUE_SSH_SOCKETS"  # migration.verify.SOCKETS: the suite's own ssh masters
 
 
 def expectations() -> dict[str, Any]:
@@ -40,6 +41,11 @@ def host(hosts: dict[str, Any]) -> Any:
     def get(name: str) -> Any:
         if name not in hosts:
             hosts[name] = testinfra.get_host(f"ansible://{name}", ansible_inventory=EXP["inventory"])
+            sockets = os.environ.get(SOCKETS)
+            inner = hosts[name].backend.ansible_runner.get_host(name) if sockets else None
+            if inner is not None and hasattr(inner.backend, "controlpath"):
+                # testinfra multiplexes its ssh commands only given a ControlPath
+                inner.backend.controlpath = f"{sockets}/%%C"  # the backend %-formats its command line
         return hosts[name]
 
     return get

@@ -20,7 +20,9 @@ def test_every_source_is_held() -> None:
 def test_service_running_and_enabled(host: Any, target: str, service: str) -> None:
     svc = host(target).service(service)
     assert svc.is_running, f"{service} is not running on {target}"
-    assert svc.is_enabled, f"{service} is not enabled on {target}"
+    # a drill's copy runs in a sandbox: whether the DR host starts the service at boot is its mode's
+    if EXP.get("services_enabled", True):
+        assert svc.is_enabled, f"{service} is not enabled on {target}"
 
 
 @pytest.mark.parametrize(("target", "port"), [(t, p) for t, e in TARGETS.items() for p in e["ports"]])

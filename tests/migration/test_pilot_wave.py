@@ -548,3 +548,33 @@ def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
     assert went[:4] == ["failing-over", "failed-over", "failing-back", "protecting"] and went[-1] == "protected", went
     bad = cli("dr", "failback", "--system", sid, "--yes", "--lab", lab.name, "--state", state)
     assert bad.exit_code == 2 and "only a system that failed over" in bad.stderr, bad.output
+
+
+def test_a_drill_proves_the_copy_without_touching_the_primary(pilot_run, city_lab, cli):
+    """finance-budget (warm): its copy comes up in a sandbox on the DR host and passes the suite
+    there (nginx runs in the sandbox only: the host's own stays stopped), within its RTO; the
+    primary serves on, the standby streams on, and nothing of the drill is left."""
+    state, _, _ = pilot_run
+    lab, sid = city_lab.lab, "finance-budget"
+    pairs = _dr_pairs(lab, sid)
+    hosts_before = lab.ssh("bastion-intranet", "cat /etc/hosts").stdout
+    r = cli("dr", "drill", "--system", sid, "--format", "json", "--lab", lab.name, "--state", state)
+    assert r.exit_code == 0, r.output
+    [drill] = json.loads(r.stdout)["drills"]
+    assert drill["verified"] and drill["discarded"] and drill["checks"] >= 6, drill
+    assert 0 < drill["rto_seconds"] < drill["rto_minutes_declared"] * 60, drill
+    assert drill["lag_seconds"] is not None and drill["lag_seconds"] < 15 * 60, drill
+    assert lab.ssh("bastion-intranet", "cat /etc/hosts").stdout == hosts_before
+    for primary, dr in pairs:
+        assert lab.exec(dr, ["/usr/local/sbin/jiyue-service", "status", "nginx"], check=False).returncode != 0
+        left = lab.ssh(dr, "ls /var/lib/jiyue-dr /var/lib/postgresql; cat /root/.ssh/authorized_keys; "
+                           "ps -eo args").stdout
+        assert "drill" not in left, left
+        if lab.exec(primary, ["test", "-d", "/var/lib/postgresql"], check=False).returncode == 0:
+            got = lab.exec(dr, ["runuser", "-u", "postgres", "--", "psql", "-XAt", "-c",
+                                "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver)"]).stdout
+            assert got.strip() == "t|streaming", got
+    with Store.open(state, write=False) as store:
+        assert store.protection(sid)[sid]["state"] == "protected"
+        [ex] = [e for e in store.dr_exercises(sid) if e["kind"] == "drill"][-1:]
+    assert ex["detail"]["rto_seconds"] == drill["rto_seconds"]
