@@ -65,6 +65,12 @@ demo: setup ## Run the main job on the sample city (the lab and the migration ne
 	echo "== migration teams: the pilot's hot and warm systems protected at the DR site =="; \
 	$(BIN)/jiyue dr protect --wave 0 --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	$(BIN)/jiyue dr status --wave 0 --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db $(findings_ok); \
+	echo "== migration teams: a drill of the warm copy, a failover and failback of the hot one =="; \
+	$(BIN)/jiyue dr drill --system finance-budget --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue dr failover --system finance-treasury --yes --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue dr failback --system finance-treasury --yes --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue dr report --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue dr report --city $(CITY) --state .jiyue/demo-state.db --format html --output .jiyue/dr-report.html; \
 	echo "the lab stays up to explore: .venv/bin/jiyue lab status --name $(LAB); take it down with" \
 	     ".venv/bin/jiyue lab down --name $(LAB)"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,12 +12,25 @@ from rich.table import Table
 
 from jiyue.dr import DrMode
 from jiyue.registry import CityModel
+from jiyue.reports import render_html
 from jiyue.status import ExitStatus
-from migration.dr import DrError, DrSystem, Protector, cold_note, dr_system, dr_systems
+from migration.dr import DrError, DrSystem, Protector, cold_note, dr_system, dr_systems, exercise_report
 from migration.run import RunError, open_run, select
 from migration.state import Store
 
-from .common import CityOption, TableJson, YesOption, confirm_or_exit, err, exit_with, load, out, print_json
+from .common import (
+    CityOption,
+    TableJson,
+    YesOption,
+    confirm_or_exit,
+    err,
+    exit_with,
+    load,
+    out,
+    output_option,
+    print_json,
+    write_output,
+)
 from .where import DEFAULT_STATE, ConnOption, LabOption, OutputsOption, StateOption, open_store, sources, state_errors
 
 PANEL = "Migration teams: rehearsal lab and migration"
@@ -341,4 +356,41 @@ def dr_drill(
                                 "lag_seconds": r["lag_seconds"], "checks": r["checks"], "failures": r["failures"],
                                 "discarded": r["discarded"]} for r in results]})
     if any(not r["ok"] for r in results):
+        exit_with(ExitStatus.FINDINGS)
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+@dr_app.command("report")
+def dr_report(
+    city: CityOption = None,  # type: ignore[assignment]
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    output: Annotated[Path | None, typer.Option(help="Write the report to this file.")] = None,
+    state: StateOption = DEFAULT_STATE,
+) -> None:
+    """The drills, failovers and failbacks recorded in the state: per exercise the declared RTO and
+    RPO against the achieved ones, verified or not, pass or fail. Read-only. Exit 1 if one failed."""
+    model = load(city)
+    output_option(output)
+    with open_store(state, write=False) as store:
+        r = exercise_report(store, model)
+    if fmt is ReportFormat.json:
+        write_output(json.dumps(r, ensure_ascii=False, indent=1) + "\n", output)
+    elif fmt is ReportFormat.html:
+        write_output(render_html("dr.html.j2", r=r), output)
+    else:
+        lines = [f"DR drills and failovers ({state}): {r['passed']} passed, {r['failed']} failed"]
+        for e in r["exercises"]:
+            rto = f"RTO {e['rto_seconds']} s of {e['rto_minutes_declared']} min" if e["rto_seconds"] is not None \
+                else (f"back in {e['seconds']} s" if e["kind"] == "failback" else "RTO not reached")
+            rpo = f"RPO {e['rpo_seconds']} s of {e['rpo_minutes_declared']} min" if e["rpo_seconds"] is not None \
+                else (f"lag {e['lag_seconds']} s" if e["lag_seconds"] is not None else "")
+            lines.append(f"  {e['system']:<24} {e['kind']:<9} {e['mode'] or '':<5} {rto:<28} {rpo:<26} "
+                         f"{e['checks'] or 0} checks  {'pass' if e['passed'] else 'FAIL'}")
+        write_output("\n".join(lines) + "\n", output)
+    if r["failed"]:
         exit_with(ExitStatus.FINDINGS)

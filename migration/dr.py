@@ -574,3 +574,27 @@ class Protector:
         if not down.ok:
             message += f"; its sandbox could not be ended: {down.summary()} (run the drill again to end it)"
         return {"system": d.id, "ok": ok, **detail, "message": message}
+
+
+def exercise_report(store: Any, model: CityModel) -> dict[str, Any]:
+    """Drills, failovers and failbacks as recorded: per exercise the declared RTO and RPO against
+    the achieved ones, and whether it passed (verified, within both; a failback: verified)."""
+    rows = []
+    for e in store.dr_exercises():
+        x, system = e["detail"], model.systems.get(e["system"])
+        dr = system.dr if system is not None else None
+        rto_declared = x.get("rto_minutes_declared", dr.rto_minutes if dr else None)
+        rpo_declared = x.get("rpo_minutes_declared", dr.rpo_minutes if dr else None)
+        rto, rpo = x.get("rto_seconds"), x.get("rpo_seconds")
+        within_rto = rto is not None and rto_declared is not None and rto <= rto_declared * 60
+        within_rpo = rpo is not None and rpo_declared is not None and rpo <= rpo_declared * 60
+        passed = bool(x.get("verified")) and (e["kind"] == "failback" or within_rto) and \
+            (e["kind"] != "failover" or within_rpo)
+        rows.append({"system": e["system"], "kind": e["kind"], "at": e["at"], "mode": x.get("mode"),
+                     "rto_minutes_declared": rto_declared, "rto_seconds": rto,
+                     "rpo_minutes_declared": rpo_declared, "rpo_seconds": rpo, "lag_seconds": x.get("lag_seconds"),
+                     "seconds": x.get("seconds"), "verified": bool(x.get("verified")), "checks": x.get("checks"),
+                     "failures": x.get("failures") or [], "passed": passed,
+                     "rto_share": round(min(1.0, rto / (rto_declared * 60)), 4) if within_rto or (
+                         rto is not None and rto_declared) else None})
+    return {"exercises": rows, "passed": sum(r["passed"] for r in rows), "failed": sum(not r["passed"] for r in rows)}

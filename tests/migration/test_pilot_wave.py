@@ -549,6 +549,14 @@ def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
     bad = cli("dr", "failback", "--system", sid, "--yes", "--lab", lab.name, "--state", state)
     assert bad.exit_code == 2 and "only a system that failed over" in bad.stderr, bad.output
 
+    # the report: declared against achieved, as measured
+    report = cli("dr", "report", "--format", "json", "--state", state)
+    rows = [e for e in json.loads(report.stdout)["exercises"] if e["system"] == sid]
+    assert rows[-2]["kind"] == "failover" and rows[-2]["rpo_seconds"] == done["rpo_seconds"], rows[-2:]
+    assert rows[-2]["passed"] and rows[-1]["kind"] == "failback" and rows[-1]["passed"], rows[-2:]
+    html = cli("dr", "report", "--format", "html", "--state", state).stdout
+    assert f"{done['rpo_seconds']} s / 5 min" in html and "http" not in html.split("<body", 1)[1], html[:400]
+
 
 def test_a_drill_proves_the_copy_without_touching_the_primary(pilot_run, city_lab, cli):
     """finance-budget (warm): its copy comes up in a sandbox on the DR host and passes the suite
