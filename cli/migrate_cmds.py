@@ -296,6 +296,8 @@ def _print_discovered(system: str, found: dict[str, Any] | None) -> None:
 
 DESTRUCTIVE = {"finalize": "archives its sources' data and stops them for good",
                "decommission": "archives its hosts' data, stops their services and takes them out of every inventory"}
+
+
 def confirm(action: str, system: str, yes: bool) -> None:
     """Ask on a terminal before a step that cannot be undone; elsewhere ``--yes`` must say it."""
     confirm_or_exit(f"{action} {system}: {DESTRUCTIVE[action]}", yes)

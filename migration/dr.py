@@ -392,7 +392,15 @@ class Protector:
         store, rid, st = self.run.store, self.run.id, self.engine._st
         inventory = self.engine.inventory_for(d.system)
         if self._state(d) == Protection.protected:
-            pairs = self.pairs(d)
+            try:
+                pairs = self.pairs(d)
+            except DrError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the primaries unreachable: a real loss
+                if not force:
+                    raise DrError(f"{d.id}: its primaries cannot be read ({type(exc).__name__}: {exc}); pass "
+                                  "--force to fail over with only the services checked") from exc
+                pairs = [{**p, "accounts": [], "groups": []} for p in self.pairs(d, accounts=False)]
             measured_at = time.time()
             reference: dict[str, Any] | None
             try:

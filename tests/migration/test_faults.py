@@ -222,7 +222,10 @@ def kill_mid_wave(fl: FaultLab) -> dict[str, Any]:
     argv = cli_argv("migrate", "run", "--department", dep, "--cutover", "--lab", LAB_NAME, "--state", state,
                     "--max-parallel", "1")
     with (state.parent / "first.log").open("w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        # Ctrl-C reaches the driver even when the tests run in the background, where the shell
+        # hands every child SIGINT ignored (and Python then never turns it into KeyboardInterrupt)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
         deadline = time.monotonic() + 600
         victim = None
         try:
@@ -639,7 +642,10 @@ def interrupted(fl: FaultLab) -> dict[str, Any]:
     state.parent.mkdir(parents=True, exist_ok=True)
     argv = cli_argv("migrate", "run", "--system", system, "--cutover", "--lab", LAB_NAME, "--state", state)
     with (state.parent / "first.log").open("w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        # Ctrl-C reaches the driver even when the tests run in the background, where the shell
+        # hands every child SIGINT ignored (and Python then never turns it into KeyboardInterrupt)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
         deadline = time.monotonic() + 600
         try:
             while True:

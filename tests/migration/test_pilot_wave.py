@@ -458,8 +458,14 @@ def test_synchronous_replication_waits_for_the_dr_site_then_falls_back(pilot_run
                        "WHERE application_name = 'jiyue_dr'") != "sync":
         assert time.monotonic() < deadline, "the standby never became synchronous again"
         time.sleep(2)
-    assert sql(standby, "SELECT count(*) FROM app.sync_probe") == "2"
-    assert lab.exec(primary, ["test", "-e", "/var/lib/jiyue-dr/asynchronous"], check=False).returncode != 0
+    # synchronous means flushed on the standby (its replay follows within moments), and the
+    # heartbeat takes its marker away just after turning the primary synchronous again
+    deadline = time.monotonic() + 15
+    while sql(standby, "SELECT count(*) FROM app.sync_probe") != "2" or \
+            lab.exec(primary, ["test", "-e", "/var/lib/jiyue-dr/asynchronous"], check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the row committed while the DR host was cut off never reached it, " \
+                                            "or the primary still says it is asynchronous"
+        time.sleep(0.5)
 
 
 def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
@@ -494,6 +500,10 @@ def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
         lab.exec(dr[base], ["sh", "-c", f"ip link set eth0 up && ip route replace default via {gateway} dev eth0"])
     with Store.open(state, write=False) as store:
         assert store.protection(sid)[sid]["state"] == "protected"
+    deadline = time.monotonic() + 90  # the standby streams again once its DR host is back
+    while _dr_status(cli, lab, state)[0] != 0:
+        assert time.monotonic() < deadline, "the copy never came back within its RPO"
+        time.sleep(2)
 
     lab.exec(web, ["sh", "-c", f"echo before-the-loss > {tree}/before-loss.txt"])
     sql(base, "CREATE TABLE app.before_loss AS SELECT 'before the loss' AS what")
