@@ -182,6 +182,14 @@ def _in_state(store: Store, chosen: list[DrSystem], states: set[str], why: str, 
     return kept
 
 
+def _finish(fmt: TableJson, key: str, results: list[dict[str, Any]]) -> None:
+    """The outcomes as JSON (``{key: [...]}``) when asked; exit 1 if one failed."""
+    if fmt is TableJson.json:
+        print_json({key: results})
+    if any(not r["ok"] for r in results):
+        exit_with(ExitStatus.FINDINGS)
+
+
 def _achieved(res: dict[str, Any]) -> str:
     rpo = "unmeasured" if res.get("rpo_seconds") is None else f"{res['rpo_seconds']:.1f} s"
     return (f"RPO achieved {rpo} (declared {res['rpo_minutes_declared']} min), RTO achieved "
@@ -243,10 +251,7 @@ def dr_failover(
                 err().print(f"{d.id}: " + (f"failed over: {_achieved(res)}; {res['message']}" if res["ok"]
                                            else f"FAILED: {res['message']}"),
                             style=None if res["ok"] else "red", markup=False)
-    if fmt is TableJson.json:
-        print_json({"failovers": results})
-    if any(not r["ok"] for r in results):
-        exit_with(ExitStatus.FINDINGS)
+    _finish(fmt, "failovers", results)
 
 
 @dr_app.command("failback")
@@ -295,10 +300,7 @@ def dr_failback(
                 err().print(f"{d.id}: " + (f"failed back and protected in {res['seconds']:.1f} s; {res['message']}"
                                            if res["ok"] else f"FAILED: {res['message']}"),
                             style=None if res["ok"] else "red", markup=False)
-    if fmt is TableJson.json:
-        print_json({"failbacks": results})
-    if any(not r["ok"] for r in results):
-        exit_with(ExitStatus.FINDINGS)
+    _finish(fmt, "failbacks", results)
 
 
 @dr_app.command("drill")
