@@ -62,11 +62,12 @@ demo: setup ## Run the main job on the sample city (the lab and the migration ne
 	echo "== migration teams: the pilot wave, cut over and verified =="; \
 	$(BIN)/jiyue migrate plan --city $(CITY); \
 	$(BIN)/jiyue migrate run --wave 0 --cutover --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
-	echo "== migration teams: the pilot's hot and warm systems protected at the DR site =="; \
+	echo "== migration teams: the pilot's DR systems protected (hot, warm; cold: its backups) =="; \
 	$(BIN)/jiyue dr protect --wave 0 --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	$(BIN)/jiyue dr status --wave 0 --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db $(findings_ok); \
-	echo "== migration teams: a drill of the warm copy, a failover and failback of the hot one =="; \
+	echo "== migration teams: drills of the warm copy and the cold backup, a failover and failback of the hot one =="; \
 	$(BIN)/jiyue dr drill --system finance-budget --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
+	$(BIN)/jiyue dr drill --system archives-digital --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	$(BIN)/jiyue dr failover --system finance-treasury --yes --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	$(BIN)/jiyue dr failback --system finance-treasury --yes --lab $(LAB) --city $(CITY) --state .jiyue/demo-state.db; \
 	$(BIN)/jiyue dr report --city $(CITY) --state .jiyue/demo-state.db; \

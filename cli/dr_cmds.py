@@ -14,7 +14,7 @@ from jiyue.dr import DrMode
 from jiyue.registry import CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
-from migration.dr import DrError, DrSystem, Protector, cold_note, dr_system, dr_systems, exercise_report
+from migration.dr import DrError, DrSystem, Protector, dr_system, dr_systems, exercise_report
 from migration.run import RunError, open_run, select
 from migration.state import Store
 
@@ -84,18 +84,13 @@ def dr_protect(
     """Give each verified system its copy at the DR site and leave it kept there by services on the
     hosts: the primary's databases stream to a standby (synchronous when the RPO is 0), a sync
     service pulls its files every tenth of the RPO (2 to 60 s), a heartbeat on the primary shows
-    the lag. Hot standbys run the application's services, warm ones keep them stopped. Idempotent;
-    interrupted, the same command finishes it. Exit 1 if a system could not be protected, 2 if one
-    asked for cannot be (no DR need, not verified, cold)."""
+    the lag. Hot standbys run the application's services, warm ones keep them stopped. A cold
+    system's backup host pulls a snapshot of its files (hard-linked to the previous one) and a
+    dump of its databases every RPO minutes, the first at once. Idempotent; interrupted, the same
+    command finishes it. Exit 1 if a system could not be protected, 2 if one asked for cannot be
+    (no DR need, not verified)."""
     model = load(city)
     chosen = _chosen(model, wave, department, system, state)
-    if system is None:  # of a wave or a department: the cold ones are left for their backups
-        for d in chosen:
-            if d.plan.mode is DrMode.cold:
-                err().print(cold_note(d) + "; left out", style="yellow", markup=False)
-        chosen = [d for d in chosen if d.plan.mode is not DrMode.cold]
-        if not chosen:
-            _bad("every system asked for is cold; `dr protect` makes hot and warm copies only")
     where = sources(lab, outputs, connection)
     with open_store(state, write=True) as store:
         deps = sorted({model.department_of[d.id] for d in chosen})
@@ -158,12 +153,13 @@ def dr_status(
         print_json({"systems": rows})
     else:
         t = Table(title=f"DR protection ({state})")
-        for col in ("system", "mode", "RPO", "RTO", "protection", "lag", "within RPO", "problems"):
+        for col in ("system", "mode", "RPO", "RTO", "protection", "lag", "within RPO", "last backup", "problems"):
             t.add_column(col)
         for r in rows:
             t.add_row(r["id"], r["mode"], f"{r['rpo_minutes']} min", f"{r['rto_minutes']} min", r["protection"],
                       "" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f} s",
-                      "[green]yes[/]" if r["within_rpo"] else "[red]no[/]", "; ".join(r["problems"]))
+                      "[green]yes[/]" if r["within_rpo"] else "[red]no[/]", r["last_backup"] or "",
+                      "; ".join(r["problems"]))
         out().print(t)
     if any(not r["within_rpo"] for r in rows):
         exit_with(ExitStatus.FINDINGS)
@@ -222,7 +218,9 @@ def dr_failover(
     model = load(city, fmt)
     if (department is None) == (system is None):
         _bad("give --system or --department")
-    chosen = [d for d in _chosen(model, None, department, system, state) if d.plan.mode is not DrMode.cold]
+    chosen = _chosen(model, None, department, system, state)
+    if department is not None:  # a cold system fails over by a rebuild and a restore (check_failover says so)
+        chosen = [d for d in chosen if d.plan.mode is not DrMode.cold]
     if not chosen:
         _bad("none of the systems asked for has a hot or warm copy to fail over to")
     where = sources(lab, outputs, connection)
@@ -317,15 +315,15 @@ def dr_drill(
     """Prove a system can come back at the DR site, without touching its primary or its
     replication: on each DR host its copy comes up in a sandbox of its own (an isolated network
     with loopback only, a clone of the standby's database started as a primary, copies of the
-    files, the application's services), the verification suite checks it there against the
-    primaries as measured at the start, and the sandbox is discarded. Prints the achieved RTO
-    (start to verified) against the declared one, and the copy's lag. Exit 1 if a drill failed."""
+    files, the application's services; a cold system's backup host restores its latest backup
+    there instead: files and sites copied out of it, databases from its dumps), the verification
+    suite checks it there against the primaries as measured at the start, and the sandbox is
+    discarded. Prints the achieved RTO (start to verified) against the declared one, and the
+    copy's lag. Exit 1 if a drill failed."""
     model = load(city, fmt)
     if (department is None) == (system is None):
         _bad("give --system or --department")
-    chosen = [d for d in _chosen(model, None, department, system, state) if d.plan.mode is not DrMode.cold]
-    if not chosen:
-        _bad("none of the systems asked for has a hot or warm copy to drill")
+    chosen = _chosen(model, None, department, system, state)
     where = sources(lab, outputs, connection)
     with open_store(state, write=True) as store:
         if department is not None:

@@ -12,14 +12,17 @@ Per system (``SYSTEMS[<system id>]``)::
      "classification": "internal", "publicFacing": false, "drMode": "warm" | "hot" | "cold" | null,
      "segment": {"name": "finance-extranet-primary", "cidr": "10.128.20.0/24", "gateway": "10.128.20.1"},
      "hosts": [{"name": "finance-budget-1", "address": "10.128.20.18",
-                "fqdn": "finance-budget-1.extranet.primary.dalian.gov.internal.", "state": "running"}],
+                "fqdn": "finance-budget-1.extranet.primary.dalian.gov.internal.", "state": "running",
+                "role": "server"}],
      "securityGroups": ["finance-budget"],
      "ingress": [{"protocol": "tcp", "port": 22, "from": "10.0.1.0/24", "why": "..."}],
      "volumeClass": "replicated", "backup": {"intervalMinutes": 15, "retentionDays": 30} | null}
 
 At the DR site a hot or warm system's hosts are ``running`` (a warm one's application services are
-stopped on the host, its database replays the primary's), and a cold one has no hosts: its
-``backup`` schedule is the plan.
+stopped on the host, its database replays the primary's), and a cold one has one host, its backup
+host (``"role": "backup"``, at instance 0's address), which pulls a backup of every primary host
+every ``backup.intervalMinutes`` onto a volume of ``backup.volumeGb``
+(:func:`infra.plan.backup_volume_gb`). The other hosts' role is ``"server"``.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from jiyue.stacks import StackName, stack_names
 from .plan import (
     DrMode,
     backup_schedule,
+    backup_volume_gb,
     dns_zone_name,
     dr_mode,
+    has_backup_host,
     host_address,
-    host_name,
     ingress_rules,
     security_group_name,
+    site_hosts,
     stack_systems,
     volume_class,
 )
@@ -85,13 +90,15 @@ def system_targets(model: CityModel, ip: IpPlan, department: str, zone: Zone | s
     for _, system in stack_systems(model, department, zone, site):
         slot = ip.system_slot(department, system.id)
         mode = dr_mode(system, policy)
-        state = RUNNING if site is Site.primary else _STANDBY_STATE.get(mode)
-        hosts = []
-        if state is not None:
-            for i in range(system.capacity.instances):
-                name = host_name(system, site, i)
-                hosts.append({"name": name, "address": host_address(segment, slot, i),
-                              "fqdn": f"{name}.{dns_zone_name(model, zone, site)}", "state": state})
+        backup_host = site is Site.dr and has_backup_host(model, system)
+        hosts = [{"name": name, "address": host_address(segment, slot, i),
+                  "fqdn": f"{name}.{dns_zone_name(model, zone, site)}",
+                  "state": RUNNING if site is Site.primary or backup_host else _STANDBY_STATE[mode],
+                  "role": "backup" if backup_host else "server"}
+                 for name, i in site_hosts(model, system, site)]
+        backup = backup_schedule(system, policy)
+        if backup is not None and backup_host:
+            backup = {**backup, "volumeGb": backup_volume_gb(system)}
         out[system.id] = {
             "system": system.id,
             "department": department,
@@ -105,7 +112,7 @@ def system_targets(model: CityModel, ip: IpPlan, department: str, zone: Zone | s
             "securityGroups": [security_group_name(system, site)] if hosts else [],
             "ingress": [r.as_dict() for r in ingress_rules(model, ip, system, site)] if hosts else [],
             "volumeClass": volume_class(model, system, site),
-            "backup": backup_schedule(system, policy),
+            "backup": backup,
         }
     return out
 

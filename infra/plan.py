@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from jiyue.dr import backup_volume_gb as dr_backup_volume_gb
 from jiyue.flows import (
     ANYWHERE,
     POSTGRESQL_PORT,
@@ -34,16 +35,18 @@ from jiyue.placement import (
     dhcp_pool,
     dr_mode,
     dr_plan_of,
+    has_backup_host,
     host_address,
     host_name,
+    site_hosts,
     stack_systems,
 )
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Classification, Department, DrPolicy, Service, Site, System, Zone
 
 __all__ = ["ANYWHERE", "HOST_BASE", "HOST_BLOCK", "POSTGRESQL_PORT", "SSH_PORT", "WEB_PORTS", "DrMode",
-           "EgressRule", "PlanError", "dhcp_pool", "dr_mode", "dr_plan_of", "host_address", "host_name", "serves_web",
-           "services", "stack_systems"]
+           "EgressRule", "PlanError", "backup_volume_gb", "dhcp_pool", "dr_mode", "dr_plan_of", "has_backup_host",
+           "host_address", "host_name", "serves_web", "services", "site_hosts", "stack_systems"]
 
 #: the rules of the project's own ``default`` group, which Neutron creates with every project
 DEFAULT_GROUP_RULES = 4
@@ -57,6 +60,11 @@ def backup_schedule(system: System, policy: DrPolicy) -> dict[str, int] | None:
     below the shortest backup interval (replication alone meets it) or the system has no DR needs."""
     row = dr_plan_of(system, policy)
     return None if row is None else row.backup()
+
+
+def backup_volume_gb(system: System) -> int:
+    """The size of a cold system's backup volume at the DR site (:func:`jiyue.dr.backup_volume_gb`)."""
+    return dr_backup_volume_gb(system.capacity.volume_gb, system.capacity.instances)
 
 
 def highest(classifications: list[Classification]) -> Classification:
@@ -183,7 +191,8 @@ def quotas(model: CityModel, department: str, zone: Zone, site: Site, table: Flo
     The registry gives one quota per department; each zone and site is its own cloud, so each of
     the department's projects gets the share its systems there need (rounded up, never below what
     they need). The registry's volume_gb counts data volumes; boot volumes are added here. At the
-    DR site the quota covers the systems with DR needs, so a failover fits. The security-group
+    DR site the quota covers the systems with DR needs, so a failover fits, plus the cold systems'
+    backup volumes and the public addresses reserved for hot ones. The security-group
     rules are the table's (``table``, else the city's flow table), the migration's egress included,
     so a system fits while it migrates.
     """
@@ -214,17 +223,20 @@ def quotas(model: CityModel, department: str, zone: Zone, site: Site, table: Flo
     rules = sum(ingress_rule_count(s) + len(table.egress_rules(s.id, site, temporary=True)) for s in here)
     public = sum(s.capacity.instances for s in here if s.public_facing)
     egress_here = zone is Zone.extranet and site is city.egress.site
+    if not egress_here and zone is Zone.extranet and site is Site.dr:  # reserved for a failover
+        public = sum(s.capacity.instances for s in here if s.public_facing and dr_mode(s, city.dr_policy) is DrMode.hot)
+    backups = sum(backup_volume_gb(s) for s in here if site is Site.dr and has_backup_host(model, s))
     return QuotaPlan(
         vcpus=share("vcpus", q.vcpus),
         ram_mb=share("ram_gb", q.ram_gb) * 1024,
         instances=instances,
-        gigabytes=share("volume_gb", q.volume_gb) + mine["boot_gb"],
+        gigabytes=share("volume_gb", q.volume_gb) + mine["boot_gb"] + backups,
         volumes=2 * instances,
         ports=instances + 4,
         security_groups=len(here) + 1,
         security_group_rules=rules + DEFAULT_GROUP_RULES,
         server_groups=sum(1 for s in here if s.capacity.ha),
-        floating_ips=public if egress_here else 0,
+        floating_ips=public if egress_here or site is Site.dr else 0,
     )
 
 

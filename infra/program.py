@@ -6,6 +6,8 @@ and the city, and :mod:`infra.preview` calls the same function under mocks.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_openstack as openstack
 
@@ -25,6 +27,7 @@ from .plan import (
     DrMode,
     PlanError,
     backup_schedule,
+    backup_volume_gb,
     dns_zone_name,
     dr_mode,
     egress_rules,
@@ -149,6 +152,12 @@ def department(model: CityModel, ip: IpPlan, settings: Settings) -> None:
             deployment = SystemDeployment(slab.name("system"), args, opts=slab.opts("system", scoped_opts))
         else:
             assert mode is not None and system.dr is not None
+            if mode is DrMode.cold:  # its backup host: the smallest flavor, a volume for the backups
+                small = min(city.flavors, key=lambda f: (city.flavors[f].vcpus, city.flavors[f].ram_gb))
+                args = dataclasses.replace(args, flavor=small, boot_gb=city.flavors[small].disk_gb,
+                                           volume_gb=backup_volume_gb(system), ha=False)
+            elif mode is DrMode.hot and system.public_facing and zone is Zone.extranet:
+                args.reserved_floating_ip_pool = city.egress.external_network
             standby = Standby(slab.name("standby"), StandbyArgs(
                 labels=slab, mode=mode, rpo_minutes=system.dr.rpo_minutes, rto_minutes=system.dr.rto_minutes,
                 backup=schedule, deployment=args if target["hosts"] else None),

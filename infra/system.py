@@ -6,12 +6,14 @@ but the table's flows (no rule, no traffic: deny by default, both ways), an anti
 group when the system needs HA, and per instance a port with the planned fixed address, a server
 booting from a volume, a data volume of the system's class (encrypted for classified data)
 attached to it, and a DNS record. Public-facing systems at the egress site also get a floating IP
-on the external network (never on the intranet).
+on the external network (never on the intranet); a hot public-facing one's standbys get theirs
+reserved at the DR site's egress, unattached until a failover.
 
 :class:`Standby`: the DR counterpart of a system with an RPO/RTO (T3.1): hot and warm, the same
 servers running (the DR hosts a standby database and a file sync keep current, ``jiyue dr
-protect``; a warm one's application services stay stopped); cold, no servers, only the backup
-schedule recorded in its outputs.
+protect``; a warm one's application services stay stopped); cold, one backup host (the city's
+smallest flavor, a volume of :func:`infra.plan.backup_volume_gb`) that ``jiyue dr protect`` makes
+pull the primaries' backups on the schedule its outputs record.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class SystemArgs:
     dns_provider: pulumi.ProviderResource  # the DNS zone is the foundation's (admin project)
     running: bool = True  # False: servers defined but shut off
     floating_ip_pool: str | None = None  # public-facing at the egress site
+    # a hot public-facing system at the DR site: its public address there, reserved (not attached)
+    # at the DR site's egress, so a failover only associates it
+    reserved_floating_ip_pool: str | None = None
     volume_metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -126,6 +131,11 @@ class SystemDeployment(pulumi.ComponentResource):
                     lab.name(f"{h.name}-floating-ip"), pool=args.floating_ip_pool, port_id=port.id,
                     description=lab.description(f"public address of {h.name}"), tags=lab.tags,
                     opts=lab.opts(f"{h.name}-floating-ip", child))
+            if args.reserved_floating_ip_pool:
+                openstack.networking.FloatingIp(
+                    lab.name(f"{h.name}-floating-ip"), pool=args.reserved_floating_ip_pool,
+                    description=lab.description(f"public address of {h.name}, reserved for a failover"),
+                    tags=lab.tags, opts=lab.opts(f"{h.name}-floating-ip", child, stateful=True))
         self.register_outputs({"securityGroupId": sg_id, "addresses": self.addresses})
 
 
@@ -136,7 +146,7 @@ class StandbyArgs:
     rpo_minutes: int
     rto_minutes: int
     backup: dict[str, int] | None
-    deployment: SystemArgs | None  # hot and warm: the standby servers; cold: None
+    deployment: SystemArgs | None  # hot and warm: the standby servers; cold: its backup host
 
 
 class Standby(pulumi.ComponentResource):
@@ -145,9 +155,10 @@ class Standby(pulumi.ComponentResource):
     def __init__(self, name: str, args: StandbyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("jiyue:dr:Standby", name, {"labels": args.labels.metadata}, opts)
         self.deployment: SystemDeployment | None = None
-        if args.deployment is not None and args.mode is not DrMode.cold:
-            self.deployment = SystemDeployment(args.labels.name("standby"), args.deployment,
-                                               opts=args.labels.opts("standby", pulumi.ResourceOptions(parent=self)))
+        if args.deployment is not None:
+            what = "backup" if args.mode is DrMode.cold else "standby"
+            self.deployment = SystemDeployment(args.labels.name(what), args.deployment,
+                                               opts=args.labels.opts(what, pulumi.ResourceOptions(parent=self)))
         self.mode = args.mode
         self.register_outputs({"drMode": args.mode.value, "rpoMinutes": args.rpo_minutes,
                                "rtoMinutes": args.rto_minutes, "backup": args.backup})

@@ -28,6 +28,15 @@ from typing import Protocol
 
 BACKUP_MIN_INTERVAL = 5  # minutes: the shortest backup interval the data center runs
 BACKUP_RETENTION_DAYS = 30
+#: a cold system's backup volume holds a full copy of its data and what changes over the retention
+#: (file snapshots share unchanged files through hard links; the dumps are compressed)
+BACKUP_VOLUME_FACTOR = 2
+
+
+def backup_volume_gb(volume_gb: int, instances: int) -> int:
+    """The size of a cold system's backup volume at the DR site: its data volumes (``volume_gb``
+    on each of its ``instances``) times :data:`BACKUP_VOLUME_FACTOR`."""
+    return volume_gb * instances * BACKUP_VOLUME_FACTOR
 
 
 class RtoLimits(Protocol):

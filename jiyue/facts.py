@@ -24,7 +24,8 @@ Shape (``version`` changes whenever a key changes meaning or goes away)::
      "departments": {id: {"quotas": {"vcpus", "ram_gb", "volume_gb", "instances"}, "systems": [id, ...]}},
      "systems": {id: {"department", "zone", "classification", "public_facing", "platform",
                       "volume_class", "retired", "capacity": {"flavor", "instances", "volume_gb"},
-                      "dr": {"rpo_minutes", "rto_minutes", "mode", "replication", "backup_interval_minutes"} | null,
+                      "dr": {"rpo_minutes", "rto_minutes", "mode", "replication", "backup_interval_minutes",
+                             "backup_volume_gb"} | null,
                       "needs_dr", "filing_gaps": [field, ...]}},
      "filing_recorded": bool,
      "stacks": {name: {"zone", "site", "department" | null}},
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import filing_gaps, in_scope
-from .dr import dr_plan
+from .dr import DrMode, backup_volume_gb, dr_plan
 from .flows import flows
 from .ipam import LOCK_FILE, IpPlan
 from .ipam import plan as ip_plan
@@ -74,7 +75,9 @@ def _dr(s: System, model: CityModel) -> dict[str, Any] | None:
     row = dr_plan(s.dr.rpo_minutes, s.dr.rto_minutes, model.city.dr_policy)
     return {"rpo_minutes": s.dr.rpo_minutes, "rto_minutes": s.dr.rto_minutes, "mode": row.mode.value,
             "replication": row.replication.value if row.replication else None,
-            "backup_interval_minutes": row.backup_interval_minutes}
+            "backup_interval_minutes": row.backup_interval_minutes,
+            "backup_volume_gb": (backup_volume_gb(s.capacity.volume_gb, s.capacity.instances)
+                                 if row.mode is DrMode.cold else None)}
 
 
 def _system(department: str, s: System, model: CityModel) -> dict[str, Any]:

@@ -6,7 +6,7 @@ the firewalls of its namespaces and into the probe that tries what is allowed an
 the policy pack (through the facts of :mod:`jiyue.facts`) judges each security-group rule by it.
 
 A flow is (kind, source, destination, protocol, ports, why). Per system and site with hosts
-(:func:`jiyue.placement.has_hosts`):
+(:func:`jiyue.placement.site_hosts`):
 
 - ``web``: to a system that serves the web (nginx, or any public-facing system), tcp/80 and 443,
   from anywhere if it is public-facing, else from each of its zone's supernets (both sites);
@@ -15,7 +15,10 @@ A flow is (kind, source, destination, protocol, ports, why). Per system and site
 - ``peer``: tcp/5432 between the system's own servers, when a host runs PostgreSQL;
 - ``replication``: from a system's hosts at the DR site to its hosts at the primary site, tcp/22
   (the DR copy's file sync pulls over ssh) and tcp/5432 when a host runs PostgreSQL (the standby
-  streams from the primary): what ``jiyue dr protect`` sets up (:mod:`migration.dr`);
+  streams from the primary): what ``jiyue dr protect`` sets up (:mod:`migration.dr`). A cold
+  system's DR host is its backup host (:func:`jiyue.placement.site_hosts`): it pulls its backups
+  over ssh only (files and dumps), is reached by ``admin`` ssh only, and opens nothing but its
+  zone's ``shared`` services;
 - ``dependency``: a system to each system it declares in ``depends_on``, at every site where the
   dependency has hosts, on the ports the dependency's ``web`` flows open to the system;
 - ``shared``: a system to its zone's shared services at the site: DNS (udp and tcp/53), NTP
@@ -44,7 +47,7 @@ from typing import Any
 from netaddr import IPAddress, IPNetwork
 
 from .ipam import IpPlan
-from .placement import has_hosts, host_address, host_name
+from .placement import has_backup_host, host_address, site_hosts
 from .registry import CityModel
 from .registry.schema import Service, SharedPlatform, Site, System, Zone
 
@@ -108,6 +111,7 @@ class Endpoint:
     site: Site | None
     addresses: tuple[Address, ...]
     excludes: tuple[str, ...] = ()  # ranges inside ``addresses`` that are not this endpoint
+    backup: bool = False  # a cold system's backup host at the DR site: no service of the system runs there
 
     @property
     def key(self) -> str:
@@ -277,17 +281,19 @@ class _Endpoints:
         self.anywhere = Endpoint(EndpointKind.anywhere, "anywhere", None, None, (Address("anywhere", ANYWHERE),))
 
     def system(self, system_id: str, site: Site) -> Endpoint | None:
-        """A system's hosts at a site; None where it has none (a cold standby, a retired system)."""
+        """A system's hosts at a site (a cold system's backup host at the DR site); None where it has
+        none (a retired system)."""
         key = (system_id, site)
         if key not in self._systems:
             self._systems[key] = None
             if system_id in self._home:
                 dep_id, s = self._home[system_id]
-                if has_hosts(self.model, s, site):
+                named = site_hosts(self.model, s, site)
+                if named:
                     seg, slot = self.ip.segment(dep_id, s.zone, site), self.ip.system_slot(dep_id, s.id)
-                    hosts = tuple(Address(host_name(s, site, i), f"{host_address(seg, slot, i)}/32")
-                                  for i in range(s.capacity.instances))
-                    self._systems[key] = Endpoint(EndpointKind.system, s.id, s.zone, site, hosts)
+                    hosts = tuple(Address(name, f"{host_address(seg, slot, i)}/32") for name, i in named)
+                    backup = site is Site.dr and has_backup_host(self.model, s)
+                    self._systems[key] = Endpoint(EndpointKind.system, s.id, s.zone, site, hosts, backup=backup)
         return self._systems[key]
 
     def supernet(self, zone: Zone, site: Site) -> Endpoint:
@@ -307,6 +313,10 @@ class _Endpoints:
 
 def _ingress(e: _Endpoints, system: System, site: Site, here: Endpoint) -> Iterator[Flow]:
     zone = system.zone
+    mgmt = e.management(zone, site)
+    if here.backup:
+        yield Flow(FlowKind.admin, mgmt, here, TCP, (SSH_PORT,), "ssh from the management/bastion segment")
+        return
     if serves_web(system):
         for p in WEB_PORTS:
             if system.public_facing:
@@ -314,7 +324,6 @@ def _ingress(e: _Endpoints, system: System, site: Site, here: Endpoint) -> Itera
             else:
                 for s in Site:
                     yield Flow(FlowKind.web, e.supernet(zone, s), here, TCP, (p,), f"web from the {zone.value}")
-    mgmt = e.management(zone, site)
     yield Flow(FlowKind.admin, mgmt, here, TCP, (SSH_PORT,), "ssh from the management/bastion segment")
     if Service.postgresql in services(system):
         yield Flow(FlowKind.admin, mgmt, here, TCP, (POSTGRESQL_PORT,),
@@ -322,6 +331,10 @@ def _ingress(e: _Endpoints, system: System, site: Site, here: Endpoint) -> Itera
         yield Flow(FlowKind.peer, here, here, TCP, (POSTGRESQL_PORT,), "postgresql from the system's own servers")
     standby = e.system(system.id, Site.dr) if site is Site.primary else None
     if standby is not None:
+        if standby.backup:
+            yield Flow(FlowKind.replication, standby, here, TCP, (SSH_PORT,),
+                       "the DR backup host pulls its backups over ssh (read-only files, dumps)")
+            return
         yield Flow(FlowKind.replication, standby, here, TCP, (SSH_PORT,),
                    "the DR copy's file sync pulls over ssh (read-only)")
         if Service.postgresql in services(system):
@@ -366,6 +379,12 @@ def flows(model: CityModel, ip: IpPlan) -> FlowTable:
         for site in Site:
             here = e.system(s.id, site)
             if here is None:
+                continue
+            if here.backup:  # the shared services only (names, time, logs)
+                out += [Flow(FlowKind.shared, here, e.shared(zone, site), proto, (port,), f"{what} of the {zone.value}")
+                        for proto, port, what in SHARED_SEGMENT_SERVICES if port != 80 and port != 443]
+                out += [Flow(FlowKind.shared, here, e.management(zone, site), proto, (port,),
+                             f"{what} of the {zone.value}") for proto, port, what in MANAGEMENT_SERVICES]
                 continue
             for ref in s.depends_on:
                 found = False

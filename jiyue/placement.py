@@ -27,7 +27,8 @@ from .registry.checks import HOST_BASE, HOST_BLOCK
 from .registry.schema import DrPolicy, Site, System, Zone
 
 __all__ = ["HOST_BASE", "HOST_BLOCK", "DrMode", "DrPlan", "PlanError", "dhcp_pool", "dr_mode", "dr_plan_of",
-           "has_hosts", "host_address", "host_name", "stack_systems"]
+           "backup_host_name", "has_backup_host", "has_hosts", "host_address", "host_name", "site_hosts",
+           "stack_systems"]
 
 
 class PlanError(ValueError):
@@ -68,8 +69,28 @@ def has_hosts(model: CityModel, system: System, site: Site) -> bool:
     return dr_mode(system, model.city.dr_policy) in (DrMode.hot, DrMode.warm)
 
 
+def has_backup_host(model: CityModel, system: System) -> bool:
+    """Whether the system's copy at the DR site is a backup host (a cold system): one small server
+    on the system's DR segment, at its first address, holding the backups on a volume of its own."""
+    return system.retirement is None and dr_mode(system, model.city.dr_policy) is DrMode.cold
+
+
 def host_name(system: System, site: Site, instance: int) -> str:
     return f"{system.id}-{instance + 1}" if site is Site.primary else f"{system.id}-dr-{instance + 1}"
+
+
+def backup_host_name(system: System) -> str:
+    return f"{system.id}-backup"
+
+
+def site_hosts(model: CityModel, system: System, site: Site) -> list[tuple[str, int]]:
+    """(name, instance) of the system's hosts at the site, as the stack declares them: its servers
+    (:func:`has_hosts`), or at the DR site of a cold system its backup host, at instance 0's address."""
+    if has_hosts(model, system, site):
+        return [(host_name(system, site, i), i) for i in range(system.capacity.instances)]
+    if site is Site.dr and has_backup_host(model, system):
+        return [(backup_host_name(system), 0)]
+    return []
 
 
 def host_address(segment: Segment, slot: int, instance: int) -> str:

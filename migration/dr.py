@@ -33,13 +33,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from jiyue.dr import DrMode, DrPlan, dr_plan
+from jiyue.dr import BACKUP_RETENTION_DAYS, DrMode, DrPlan, dr_plan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
 from jiyue.stacks import StackName
@@ -93,12 +94,6 @@ class DrSystem:
         return self.system.dr.rto_minutes
 
 
-def cold_note(d: DrSystem) -> str:
-    """Why a cold system is not protected: its copy is a backup schedule, not made here."""
-    return (f"{d.id}: cold (RTO {d.rto_minutes} min): its copy is a backup schedule, "
-            "which `dr protect` does not make yet")
-
-
 def sync_interval(rpo_minutes: int, mode: DrMode = DrMode.warm) -> int:
     """Seconds between two file-sync passes: every second for a hot system (its files at the DR
     site are then a few seconds behind, like its database), else a tenth of the RPO, from 2 s
@@ -125,6 +120,38 @@ def dr_systems(model: CityModel, systems: list[str]) -> list[DrSystem]:
             and model.systems[s].retirement is None]
 
 
+def copy_beats(pair: dict[str, Any], got: dict[str, Any] | None, *,
+               strict: bool = True) -> tuple[list[float], list[str]]:
+    """The newest primary heartbeats one DR host holds for ``pair`` (``jiyue_dr_lag``, as
+    ``dr_status.yml`` reads it): the standby database's and the synced files', or a backup
+    host's latest backup of that primary; and what is wrong with the copy (with ``strict``, a
+    database that is not a streaming standby too)."""
+    host = pair["standby"]
+    if not got:
+        return [], [f"{host}: unreachable or unreadable"]
+    if "backups" in got:
+        backup = got["backups"].get(pair["primary"])
+        if backup is None:
+            return [], [f"{host}: holds no complete backup of {pair['primary']}"]
+        if "error" in backup:
+            return [], [f"{host}: the backup of {pair['primary']}: {backup['error']}"]
+        return [backup["beat"]], []
+    beats, problems = [], []
+    kinds = (["database"] if pair["databases"] else []) + (["files"] if pair["data_paths"] else [])
+    for kind in kinds:
+        part = got.get(kind)
+        if not isinstance(part, dict) or "beat" not in part:
+            problems.append(f"{host} {kind}: {(part or {}).get('error', 'no heartbeat')}")
+            continue
+        if kind == "database" and strict and not part["standby"]:
+            problems.append(f"{host}: its database is not a standby")
+            continue
+        beats.append(part["beat"])
+        if kind == "database" and strict and part["receiver"] != "streaming":
+            problems.append(f"{host}: not streaming from {pair['primary']} ({part['receiver']})")
+    return beats, problems
+
+
 def copy_expectations(system_id: str, pairs: list[dict[str, Any]], measured: dict[str, dict[str, Any]] | None,
                       reference: str, checked: str, inventory: Path) -> dict[str, Any]:
     """The verification suite's expectations (:mod:`migration.suite`) for one side of each DR
@@ -141,7 +168,7 @@ def copy_expectations(system_id: str, pairs: list[dict[str, Any]], measured: dic
             "files": {k: v for k, v in m["files"].items() if k in p["data_paths"]},
             "databases": {k: v for k, v in m["databases"].items() if v is not None},
             "http_answers": [m["http"]] if m["http"] else [], "http_requests": verify.HTTP_REQUESTS,
-            "sources": [p[reference]], "accounts": p.get("accounts", []),
+            "sources": [p[reference]], "accounts": p.get("accounts", []), "tls": p.get("tls", {}),
         }
     return {"system": system_id, "inventory": str(inventory), "targets": targets, "problems": [],
             "step": f"dr-{checked}", "compared": measured is not None}
@@ -161,17 +188,18 @@ class Protector:
         return [h for h in data.get("hosts", []) if h.get("state") == "running"]
 
     def pairs(self, d: DrSystem, *, accounts: bool = True) -> list[dict[str, Any]]:
-        """Per primary target: the DR host that follows it and what it copies (the target's data
-        paths, databases and services, as the migration laid them down; with ``accounts``, the
-        accounts owning the data, read on the target)."""
-        if d.plan.mode is DrMode.cold:
-            raise DrError(cold_note(d) + "; only hot and warm systems can be protected")
+        """Per primary target: the DR host that follows it (a cold system's backup host, the same
+        for all) and what it copies (the target's data paths, databases and services, as the
+        migration laid them down; with ``accounts``, the accounts owning the data, read on the
+        target)."""
         try:
             primaries = self.engine.targets(d.system)
             migration_pairs = self.engine.pairs(d.system)
         except PrecheckFailed as exc:
             raise DrError(str(exc)) from exc
         standbys = self.standbys(d)
+        if d.plan.mode is DrMode.cold:  # its one backup host backs every primary up
+            standbys = standbys[:1] * len(primaries)
         dep = self.model.department_of[d.id]
         if len(standbys) < len(primaries):
             stack = StackName(d.system.zone, Site.dr, dep)
@@ -191,12 +219,16 @@ class Protector:
             })
         if not accounts:
             return out
-        found = verify.discover(d.id, {p["primary"]: (p["data_paths"], p["services"]) for p in out if p["data_paths"]},
+        found = verify.discover(d.id, {p["primary"]: (p["data_paths"], p["services"]) for p in out
+                                       if p["data_paths"] or "nginx" in p["services"]},
                                 self.engine.inventory_for(d.system))
         for p in out:
             f = found.get(p["primary"]) or {}
             p["accounts"] = f.get("accounts", [])
             p["groups"] = [{"name": n, "gid": g} for n, g in sorted((f.get("groups") or {}).items())]
+            # the TLS files its sites use, wherever they are: carried with the sites
+            p["tls"] = {path: {"sha256": x["sha256"], "mode": x["mode"]}
+                        for path, x in sorted((f.get("tls") or {}).items())}
         return out
 
     def extravars(self, d: DrSystem, pairs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -207,7 +239,9 @@ class Protector:
             "jiyue_dr": {"mode": d.plan.mode.value,
                          "replication": d.plan.replication.value if d.plan.replication else None,
                          "rpo_minutes": d.rpo_minutes,
-                         "sync_interval_seconds": sync_interval(d.rpo_minutes, d.plan.mode)},
+                         "sync_interval_seconds": sync_interval(d.rpo_minutes, d.plan.mode),
+                         "backup_interval_minutes": d.plan.backup_interval_minutes,
+                         "backup_retention_days": BACKUP_RETENTION_DAYS},
             "jiyue_dr_pairs": pairs,
         }
 
@@ -262,15 +296,16 @@ class Protector:
 
     def status(self, systems: list[DrSystem]) -> list[dict[str, Any]]:
         """Per system: its mode, RPO/RTO, protection state and measured lag (the age of the newest
-        primary heartbeat present at the DR site; None if it cannot be read) and whether that is
-        within the RPO. Read-only on every host."""
+        primary heartbeat present at the DR site, in a cold system's latest backup; None if it
+        cannot be read), whether that is within the RPO, and for a cold system when its latest
+        backup ended (``last_backup``). Read-only on every host."""
         prot = self.run.store.protection()
         rows, wanted = [], []
         for d in systems:
             state = (prot.get(d.id) or {}).get("state", Protection.unprotected.value)
             row: dict[str, Any] = {"id": d.id, "mode": d.plan.mode.value, "rpo_minutes": d.rpo_minutes,
                                    "rto_minutes": d.rto_minutes, "protection": state, "lag_seconds": None,
-                                   "within_rpo": False, "problems": []}
+                                   "within_rpo": False, "last_backup": None, "problems": []}
             rows.append(row)
             if state in (Protection.protected, Protection.protecting):
                 try:
@@ -285,24 +320,16 @@ class Protector:
             lags = []
             for p in pairs:
                 got = (r.facts.get(p["standby"]) or {}).get("jiyue_dr_lag")
-                if not got:
-                    row["problems"].append(f"{p['standby']}: unreachable or unreadable")
-                    continue
-                for kind in ("database", "files"):
-                    part = got.get(kind)
-                    if part is None:
-                        continue
-                    if "error" in part:
-                        row["problems"].append(f"{p['standby']} {kind}: {part['error']}")
-                    elif kind == "database" and not part["standby"]:
-                        row["problems"].append(f"{p['standby']}: its database is not a standby")
-                    else:
-                        lags.append(max(0.0, got["now"] - part["beat"]))
-                        if kind == "database" and part["receiver"] != "streaming":
-                            row["problems"].append(f"{p['standby']}: not streaming from {p['primary']} "
-                                                   f"({part['receiver']})")
+                beats, problems = copy_beats(p, got)
+                row["problems"] += problems
+                lags += [max(0.0, got["now"] - b) for b in beats]
+                backup = ((got or {}).get("backups") or {}).get(p["primary"]) or {}
+                if "finished" in backup:
+                    row["last_backup"] = max(row.get("last_backup") or 0.0, backup["finished"])
             if lags:
                 row["lag_seconds"] = round(max(lags), 1)
+            if row["last_backup"] is not None:  # when the newest complete backup ended, UTC
+                row["last_backup"] = datetime.fromtimestamp(row["last_backup"], UTC).isoformat(timespec="seconds")
             row["within_rpo"] = (not row["problems"] and row["lag_seconds"] is not None
                                  and row["lag_seconds"] <= d.rpo_minutes * 60)
         return rows
@@ -337,6 +364,11 @@ class Protector:
     def check_failover(self, d: DrSystem, *, force: bool, primary_lost: bool) -> None:
         """Refuse, before anything is touched, a failover that cannot or should not be done."""
         state = self._state(d)
+        if d.plan.mode is DrMode.cold:
+            raise DrError(f"{d.id}: cold (RTO {d.rto_minutes} min): it fails over by building its servers at the DR "
+                          f"site (its DR stack with the primary's capacity, `pulumi up`) and restoring the latest "
+                          f"backup its backup host holds, which `dr drill --system {d.id}` rehearses; "
+                          "`dr failover` moves hot and warm systems only")
         if state not in _FAILOVER_FROM:
             raise DrError(f"{d.id}: its protection is {state or 'unprotected'}: only a protected system fails "
                           f"over (`jiyue dr protect --system {d.id}`)" if state != Protection.failed_over else
@@ -361,13 +393,12 @@ class Protector:
         beats: list[float] = []
         self.last_lag: float | None = None
         for p in pairs:
-            got = (r.facts.get(p["standby"]) or {}).get("jiyue_dr_lag") or {}
-            kinds = (["database"] if p["databases"] else []) + (["files"] if p["data_paths"] else [])
-            parts = [got.get(k) for k in kinds]
-            if not got or any(not isinstance(x, dict) or "beat" not in x for x in parts):
+            got = (r.facts.get(p["standby"]) or {}).get("jiyue_dr_lag")
+            mine, problems = copy_beats(p, got, strict=False)
+            if problems or got is None:
                 return None
-            beats += [x["beat"] for x in parts]
-            self.last_lag = max([self.last_lag or 0.0] + [max(0.0, got["now"] - x["beat"]) for x in parts])
+            beats += mine
+            self.last_lag = max([self.last_lag or 0.0] + [max(0.0, got["now"] - b) for b in mine])
         return beats
 
     def _caught_up(self, d: DrSystem, pairs: list[dict[str, Any]], since: float, timeout: float) -> bool:
@@ -516,6 +547,10 @@ class Protector:
         if state != Protection.protected:
             raise DrError(f"{d.id}: its protection is {state or 'unprotected'}: only a protected system's copy can "
                           f"be drilled (`jiyue dr protect --system {d.id}`)")
+        if d.plan.mode is DrMode.cold and len(self.engine.targets(d.system)) > 1:
+            raise DrError(f"{d.id}: cold, with {len(self.engine.targets(d.system))} primary targets: its backup "
+                          "host restores one primary's backup at a time in a drill; restore each by hand from "
+                          "/var/lib/jiyue-dr/backups/<primary>/latest")
 
     def _drill_inventory(self, d: DrSystem, pairs: list[dict[str, Any]], key: Path, directory: Path) -> Path:
         """The system's inventory, the DR hosts reached with the drill's key, whose forced command

@@ -126,13 +126,18 @@ def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, A
             system = model.systems.get(sys_id)
             # once migrated a target runs what its system's legacy hosts ran
             declared = _declared(system, [x for lh in system.legacy_hosts for x in lh.services]) if system else {}
+            dr = ({"jiyue_dr_mode": data["drMode"], "jiyue_rpo_minutes": system.dr.rpo_minutes}
+                  if data.get("site") == "dr" and data.get("drMode") and system and system.dr else {})
             for h in data["hosts"]:
                 if h.get("state") != "running" or h["name"] in skip:
                     continue
+                mine = declared
+                if h.get("role") == "backup":  # a cold system's backup host serves nothing of it
+                    mine = {**declared, "jiyue_services": ["ssh"], "jiyue_dr_backup": True}
                 hostvars[h["name"]] = {"ansible_host": h["address"], "jiyue_role": "target",
                                        "jiyue_system": sys_id, "jiyue_department": dep_id,
                                        "jiyue_zone": data["zone"], "jiyue_site": data["site"],
-                                       "jiyue_stack": stack, **declared}
+                                       "jiyue_stack": stack, **mine, **dr}
                 for g in ("target", f"site_{data['site']}", f"zone_{data['zone']}", f"dept_{group(dep_id)}",
                           f"sys_{group(sys_id)}"):
                     add(g, h["name"])

@@ -64,6 +64,7 @@ class SystemFacts:
     instances: int
     volume_gb: int
     backup_interval_minutes: int | None  # cold: the DR table's backup interval
+    backup_volume_gb: int | None  # cold: what its backup host's volume must hold (jiyue/dr.py)
     retired: bool  # its retirement is recorded (T1.2): no stack builds it
     needs_dr: bool  # an RPO/RTO and not retired
     filing_gaps: tuple[str, ...]  # what G6 still asks of it (jiyue.catalog), empty when out of scope
@@ -183,6 +184,7 @@ class CityFacts:
                 volume_class=s["volume_class"], flavor=str(s["capacity"]["flavor"]),
                 instances=int(s["capacity"]["instances"]), volume_gb=int(s["capacity"]["volume_gb"]),
                 backup_interval_minutes=(s["dr"] or {}).get("backup_interval_minutes"),
+                backup_volume_gb=(s["dr"] or {}).get("backup_volume_gb"),
                 retired=bool(s["retired"]), needs_dr=bool(s["needs_dr"]),
                 filing_gaps=tuple(s["filing_gaps"])) for sid, s in doc["systems"].items()}
             registry = doc.get("registry") or {}

@@ -170,3 +170,47 @@ def default_deny(nft_ruleset: str, iptables_s: str = "") -> str | None:
     if policies:
         return "the nftables input chain's policy is accept"
     return "no input firewall chain with a drop policy (nftables or iptables)"
+
+
+# --------------------------------------------------------------------------- the DR copy
+
+#: what a DR host holds of its primary's heartbeat (``jiyue dr protect``, migration/dr.py): the
+#: synced file, the replayed database, a backup host's latest complete snapshot of each primary
+DR_HEARTBEAT = "/var/lib/jiyue-dr/heartbeat/beat"
+DR_BACKUPS = "/var/lib/jiyue-dr/backups"
+_DR_BEATS = (
+    "now=$(date +%s.%N); echo now $now; "
+    f"test -r {DR_HEARTBEAT} && echo files $(cat {DR_HEARTBEAT}); "
+    "command -v psql >/dev/null && cd / && runuser -u postgres -- psql -XAt -d jiyue_dr "
+    "-c 'SELECT extract(epoch FROM beat) FROM heartbeat' 2>/dev/null | sed 's/^/database /'; "
+    f"for m in {DR_BACKUPS}/*/latest/manifest.json; do test -r \"$m\" && "
+    "echo backup $(basename $(dirname $(dirname \"$m\"))) $(python3 -c "
+    "'import json,sys; print(json.load(open(sys.argv[1]))[\"beat\"])' \"$m\"); done; true")
+
+
+def dr_beats(host: Any) -> dict[str, float]:
+    """The primary heartbeats a DR host holds, by where (``files``, ``database``, ``backup <primary>``),
+    and the host's ``now``."""
+    out: dict[str, float] = {}
+    for line in host.run(_DR_BEATS).stdout.splitlines():
+        *what, value = line.split()
+        try:
+            out[" ".join(what)] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def dr_copy_problem(beats: dict[str, float], rpo_minutes: int, *, backup: bool) -> str | None:
+    """None when the DR host holds a copy whose newest primary heartbeat is within the RPO; else why."""
+    now = beats.get("now")
+    held = {k: v for k, v in beats.items() if k != "now" and (k.startswith("backup ") if backup
+                                                              else not k.startswith("backup "))}
+    if now is None or not held:
+        return ("no backup of its primary is on this backup host" if backup else
+                "no copy of its primary is on this DR host") + " (`jiyue dr protect` makes it)"
+    worst, age = max(((k, now - v) for k, v in held.items()), key=lambda kv: kv[1])
+    if age > rpo_minutes * 60:
+        return (f"its copy ({worst}) is {age / 60:.1f} min behind its primary, past the RPO of {rpo_minutes} min: "
+                "look at `jiyue dr status` (the sync or backup service, the link to the primary)")
+    return None

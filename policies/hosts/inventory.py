@@ -16,6 +16,9 @@ variables merged into each host's); of each host the checks use these variables:
 ``jiyue_role``                  legacy, target or bastion (``--role`` narrows to one)
 ``jiyue_department``            its department (``--department``); ``jiyue_system``,
 ``jiyue_zone``                  ``jiyue_classification``, ``jiyue_zone``: shown with findings
+``jiyue_dr_mode``               a DR host's mode (hot, warm, cold) and its system's RPO
+``jiyue_rpo_minutes``           (``jiyue_rpo_minutes``): its copy must be no older
+``jiyue_dr_backup``             true on a cold system's backup host
 ==============================  ==============================================================
 
 The migration's inventory writes every one of them; a hand-written inventory needs at least a
@@ -56,6 +59,9 @@ class HostSpec:
     zone: str = ""
     ssh_identity_file: str | None = None
     ssh_extra_args: str = ""
+    dr_mode: str = ""  # a DR host's: hot, warm or cold (its copy is then judged against rpo_minutes)
+    rpo_minutes: int | None = None
+    dr_backup: bool = False  # a cold system's backup host
 
     @property
     def allowed_ports(self) -> set[int]:
@@ -157,9 +163,16 @@ def host_spec(name: str, v: Mapping[str, Any]) -> HostSpec:
         raise InventoryError(f"{name}: jiyue_ports must be numbers") from None
     extra = " ".join(str(v[k]) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args") if v.get(k))
     key = v.get("ansible_ssh_private_key_file") or v.get("ansible_private_key_file")
+    try:
+        rpo = None if v.get("jiyue_rpo_minutes") is None else int(v["jiyue_rpo_minutes"])
+    except (TypeError, ValueError):
+        raise InventoryError(f"{name}: jiyue_rpo_minutes must be a number of minutes") from None
+    if v.get("jiyue_dr_mode") and rpo is None:
+        raise InventoryError(f"{name}: jiyue_dr_mode is {v['jiyue_dr_mode']!r} but jiyue_rpo_minutes is not given")
     return HostSpec(name, _target(name, v), str(v.get("jiyue_department", "")), str(v.get("jiyue_system", "")),
                     str(v.get("jiyue_classification", "")), _ordered(services), ports, str(v.get("jiyue_role", "")),
-                    str(v.get("jiyue_zone", "")), str(key) if key else None, extra)
+                    str(v.get("jiyue_zone", "")), str(key) if key else None, extra,
+                    str(v.get("jiyue_dr_mode") or ""), rpo, bool(v.get("jiyue_dr_backup", False)))
 
 
 def load_inventory(path: Path, source: str | None = None) -> Inventory:

@@ -13,6 +13,13 @@ def _host(name: str, description: str, severity: str, citation: Citation, remedi
 
 
 HOST_RULES: dict[str, RuleMeta] = {m.name: m for m in (
+    RuleMeta(name="jiyue-host-dr-copy-current", description="A DR host holds its primary's copy (a standby, "
+             "or a cold system's backups), no older than the system's RPO; not applicable elsewhere.",
+             severity="high", enforcement="mandatory",
+             citation=mlps("8.1.4.9 b)", "应提供异地实时备份功能，利用通信网络将重要数据实时备份至备份场地"),
+             requirements=("T3.1",), remediation="Protect the system (`jiyue dr protect --system S`); if it is "
+             "protected, `jiyue dr status` says what keeps its copy behind (the DR host, its sync or backup "
+             "service, the link to the primary).", kind="resource"),
     _host("jiyue-host-sshd-no-root-password", "sshd refuses root logins by password (CIS 5.2.x PermitRootLogin).",
           "high", mlps("8.1.4.1 a)", "应对登录的用户进行身份标识和鉴别，身份标识具有唯一性"),
           "Set 'PermitRootLogin no' (or prohibit-password) in /etc/ssh/sshd_config and reload sshd."),

@@ -6,8 +6,9 @@ city's facts (a system's capacity at the primary site and its row of the DR tabl
 - hot or warm: as many standby servers as the primary has instances, of the same flavor, each
   with a data volume of the primary's size, running (a warm one's application is stopped on the
   host, not its server: its database replays the primary's);
-- cold: no standby server, and a backup schedule (``backupIntervalMinutes`` on its volumes) no
-  longer than the RPO allows;
+- cold: no standby server but one backup host, whose volume holds at least
+  the facts' ``backup_volume_gb`` (the system's data times the retention's factor, jiyue/dr.py), and a backup schedule
+  (``backupIntervalMinutes`` on its volumes) no longer than the RPO allows;
 - every standby volume's ``drMode`` is the mode the DR table gives the system's RPO and RTO: an
   RPO of 0 is synchronous replication (never cold), an RPO below the shortest backup interval is
   replication, never a backup schedule.
@@ -66,8 +67,20 @@ def check_stack(resources: list[Resource], ctx: Context) -> Iterator[tuple[str, 
                 yield (f"volume {v.name} of {sid} is backed up every {interval} min, more than its RPO of "
                        f"{s.rpo_minutes} min allows to lose"), v.urn
         if s.dr_mode == "cold":
+            backup = f"{sid}-backup"
             for srv in mine:
-                yield f"{sid} is cold at the DR site ({need}) but {srv.name} is a standby server", srv.urn
+                if srv.get("name") != backup:
+                    yield (f"{sid} is cold at the DR site ({need}) but {srv.name} is a standby server; "
+                           f"its one server there is its backup host {backup}"), srv.urn
+            if not any(srv.get("name") == backup for srv in mine):
+                yield f"{sid} is cold at the DR site ({need}) but has no backup host ({backup})", None
+            want = s.backup_volume_gb or 0
+            for v in vols:
+                if v.get("size") is not None and int(v.get("size")) < want:
+                    yield (f"backup volume {v.name} of {sid} holds {v.get('size')} GB; its backups need {want} GB "
+                           f"(its data, {s.instances} x {s.volume_gb} GB, times the retention's factor)"), v.urn
+            if not vols:
+                yield f"{sid} is cold at the DR site ({need}) but its backup host has no backup volume", None
             continue
         if mine and len(mine) != s.instances:
             yield (f"{sid} has {len(mine)} standby server(s) at the DR site, the primary has {s.instances}: "

@@ -1,5 +1,7 @@
 """jiyue-quota-within-allowance: a department's quota sets and what its stack builds stay within the
-quotas the registry allows it."""
+quotas the registry allows it. At the DR site the allowance's storage also holds the backup
+volumes of the department's cold systems there (the facts' ``backup_volume_gb``): the DR
+centre's backup service, sized from the system's data, not the department's own storage."""
 
 from __future__ import annotations
 
@@ -51,6 +53,11 @@ def check_stack(resources: list[Resource], ctx: Context) -> Iterator[tuple[str, 
     allowance = allowance_of(ctx, dep)
     if allowance is None:
         return  # jiyue-tags-required / the registry say the department is unknown
+    if ctx.stack.site == "dr":
+        backups = sum(s.backup_volume_gb or 0 for s in map(city.systems.get, city.systems_of_department.get(dep, ()))
+                      if s is not None and s.zone == ctx.stack.zone and s.needs_dr)
+        allowance["volume_gb"] = allowance.get("volume_gb", 0) + backups
+        allowance["storage_gb"] += backups
     used: Counter[str] = Counter()
     for r in resources:
         limits = QUOTA_INPUTS.get(r.type)

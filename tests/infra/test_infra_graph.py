@@ -223,8 +223,15 @@ def test_every_system_with_an_rpo_has_its_dr_counterpart(previews, city):
             standby = [r for r in _of(p, "jiyue:dr:Standby") if parse_name(r["name"])["system"] == s.id]
             assert len(standby) == 1
             servers = [r for r in _of(p, "instance:Instance") if parse_name(r["name"])["system"] == s.id]
-            if mode is DrMode.cold:
-                assert not servers and target["backup"]["intervalMinutes"] <= max(5, s.dr.rpo_minutes)
+            if mode is DrMode.cold:  # one backup host, the smallest flavor, a volume sized from the data
+                assert [r["inputs"]["name"] for r in servers] == [f"{s.id}-backup"]
+                assert target["backup"]["intervalMinutes"] <= max(5, s.dr.rpo_minutes)
+                assert [h["role"] for h in target["hosts"]] == ["backup"]
+                small = min(city.city.flavors, key=lambda f: (city.city.flavors[f].vcpus, city.city.flavors[f].ram_gb))
+                assert servers[0]["inputs"]["flavorName"] == small
+                [volume] = [r for r in _of(p, "volume:Volume") if parse_name(r["name"])["system"] == s.id]
+                assert volume["inputs"]["size"] == target["backup"]["volumeGb"] == \
+                    2 * s.capacity.volume_gb * s.capacity.instances
             else:
                 assert len(servers) == s.capacity.instances
                 want = "active"  # a warm standby runs too (its application is stopped on the host)
@@ -287,3 +294,23 @@ def test_shared_platforms_are_built_once_by_the_platform_department(previews, ci
     built = Counter(parse_name(r["name"])["system"] for s, p in previews.items() if "-primary-" in s
                     for r in _of(p, "jiyue:system:SystemDeployment"))
     assert all(built[x] == 1 for x in platforms)
+
+
+def test_a_hot_public_system_has_its_public_addresses_reserved_at_the_dr_site(previews, city):
+    """At the DR site a hot public-facing system gets one floating IP per standby, reserved on the
+    external network and attached to nothing (a failover associates it); no other DR system gets one."""
+    policy, seen = city.city.dr_policy, 0
+    for dep_id, dep in city.departments.items():
+        for s in dep.systems:
+            if s.dr is None or s.retirement is not None or s.zone.value != "extranet":
+                continue
+            fips = [r for r in _of(previews[f"extranet-dr-{dep_id}"], "floatingIp:FloatingIp")
+                    if parse_name(r["name"])["system"] == s.id]
+            if s.public_facing and dr_mode(s, policy) is DrMode.hot:
+                assert len(fips) == s.capacity.instances, s.id
+                assert all(r["inputs"]["pool"] == city.city.egress.external_network and "portId" not in r["inputs"]
+                           for r in fips), fips
+                seen += 1
+            else:
+                assert fips == [], s.id
+    assert seen, "no hot public system in the sample city"

@@ -402,7 +402,6 @@ def test_dr_protect_keeps_a_copy_with_nothing_lost(pilot_run, city_lab, cli, tmp
     fresh = tmp_path / "fresh.db"
     for args, says in ((["--system", "no-such-system"], "no system 'no-such-system'"),
                        (["--system", "audit-law"], "gives it no DR need"),
-                       (["--system", "archives-digital"], "cold"),
                        (["--department", "audit"], "none of the systems asked for has a DR need")):
         bad = cli("dr", "protect", *args, "--lab", lab.name, "--state", state)
         assert bad.exit_code == 2 and says in bad.stderr, (args, bad.output)
@@ -596,3 +595,72 @@ def test_a_drill_proves_the_copy_without_touching_the_primary(pilot_run, city_la
         assert store.protection(sid)[sid]["state"] == "protected"
         [ex] = [e for e in store.dr_exercises(sid) if e["kind"] == "drill"][-1:]
     assert ex["detail"]["rto_seconds"] == drill["rto_seconds"]
+
+
+def test_a_cold_system_is_backed_up_and_its_backup_restores(pilot_run, city_lab, cli):
+    """archives-digital (cold): ``dr protect`` makes its backup host pull a snapshot of every data
+    path, equal to the primary's by our own listing; the next snapshot shares the unchanged files
+    (hard links) and holds a file written since; the backup host's key reads and dumps, nothing
+    else; ``dr status`` shows the last backup within the RPO; a drill restores the latest backup in
+    a sandbox and passes the suite there, and leaves nothing; a failover is refused (exit 2)."""
+    state, _, _ = pilot_run
+    lab, model, sid = city_lab.lab, city_lab.model, "archives-digital"
+    primary, backup = "archives-digital-1", "archives-digital-backup"
+    paths = sorted({p for h in model.systems[sid].legacy_hosts for p in h.data_paths})
+    r = cli("dr", "protect", "--system", sid, "--lab", lab.name, "--state", state)
+    assert r.exit_code == 0, r.output
+    root = f"/var/lib/jiyue-dr/backups/{primary}"
+    first = lab.ssh(backup, f"readlink -e {root}/latest").stdout.strip()
+    assert first, lab.ssh(backup, f"ls -R {root} | head").stdout
+    for path in paths:  # the cron job writes into ./heartbeat/ every minute
+        held = {k: v for k, v in _listing(lab, backup, f"{first}/files{path}").items() if "heartbeat" not in k}
+        mine = {k: v for k, v in _listing(lab, primary, path).items() if "heartbeat" not in k}
+        assert held == mine, f"{backup}:{first}{path} differs from {primary}:{path}"
+    lab.ssh(primary, f"echo written-after-the-backup > {paths[0]}/after-backup.txt")
+    r = cli("dr", "status", "--system", sid, "--lab", lab.name, "--state", state, "--format", "json")
+    assert r.exit_code == 0, r.output
+    [row] = json.loads(r.stdout)["systems"]
+    assert row["mode"] == "cold" and row["within_rpo"] and row["last_backup"], row
+    assert 0 <= row["lag_seconds"] < 600, row
+    # least privilege: the backup host's key runs rsync read-only, the dumps and the roles only
+    key = "-i /etc/jiyue-dr/id_ed25519 -o BatchMode=yes -o UserKnownHostsFile=/etc/jiyue-dr/known_hosts"
+    address = {h.name: h.address for h in city_lab.plan.hosts}[primary]
+    refused = lab.ssh(backup, f"ssh {key} root@{address} cat /etc/shadow", check=False)
+    assert refused.returncode != 0 and "root:" not in refused.stdout, refused.stdout
+    wrote = lab.ssh(backup, f"rsync -e 'ssh {key}' /etc/hostname root@{address}:/tmp/from-backup", check=False)
+    assert wrote.returncode != 0
+    assert lab.ssh(primary, "test -e /tmp/from-backup", check=False).returncode != 0
+
+    r = cli("dr", "drill", "--system", sid, "--format", "json", "--lab", lab.name, "--state", state)
+    assert r.exit_code == 0, r.output
+    [drill] = json.loads(r.stdout)["drills"]
+    assert drill["verified"] and drill["discarded"] and drill["checks"] >= len(paths), drill
+    assert 0 < drill["rto_seconds"] < drill["rto_minutes_declared"] * 60, drill
+    latest = lab.ssh(backup, f"readlink -e {root}/latest").stdout.strip()
+    assert latest != first  # the drill asked for a backup of the moment it measured the primary
+    after = lab.ssh(backup, f"cat {latest}/files{paths[0]}/after-backup.txt").stdout
+    assert after.strip() == "written-after-the-backup"
+    inode = "find {0} -type f ! -path '*heartbeat*' ! -name after-backup.txt -printf '%P %i\\n' | sort"
+    assert lab.ssh(backup, inode.format(f"{first}/files")).stdout == lab.ssh(backup, inode.format(
+        f"{latest}/files")).stdout, "unchanged files are not shared between snapshots"
+    left = lab.ssh(backup, "ls /var/lib/jiyue-dr /var/lib/postgresql; cat /root/.ssh/authorized_keys; "
+                           f"ps -eo args; ls -d {' '.join(paths)} 2>&1").stdout
+    assert "drill" not in left and "No such file" in left, left
+    r = cli("dr", "failover", "--system", sid, "--yes", "--lab", lab.name, "--state", state)
+    assert r.exit_code == 2 and "cold" in r.output, r.output
+
+    # the host check: the backup host holds a backup within the RPO; without one, a finding
+    def dr_findings() -> list[str]:
+        r = cli("policy", "hosts", "--lab", lab.name, "--role", "target", "--department", "archives",
+                "--format", "json")
+        assert r.exit_code in (0, 1), r.output
+        return [f["message"] for f in json.loads(r.stdout)["findings"]
+                if f["rule"] == "jiyue-host-dr-copy-current" and f["resource_name"] == backup]
+
+    assert dr_findings() == []
+    lab.ssh(backup, f"mv {root}/latest {root}/held-aside")
+    try:
+        [finding] = dr_findings()
+        assert "no backup of its primary" in finding, finding
+    finally:
+        lab.ssh(backup, f"mv {root}/held-aside {root}/latest")

@@ -70,7 +70,7 @@ def test_the_installed_wheel_runs_from_another_directory(installed: Path, tmp_pa
 
     p = _jiyue(installed, tmp_path, "infra", "preview", "--all", "--summary")
     assert p.returncode == 0, p.stderr
-    assert "110 stacks, 10156 resources" in p.stdout
+    assert "110 stacks, 10275 resources" in p.stdout
 
     c = _jiyue(installed, tmp_path, "policy", "check", "--all", "--format", "json", "--output",
                str(tmp_path / "report.json"))

@@ -100,10 +100,13 @@ def test_an_ansible_inventory_gives_each_host_its_variables(tmp_path):
 def test_every_check_runs_against_this_machine(tmp_path):
     p = tmp_path / "inv.yml"
     p.write_text("all:\n  hosts:\n    controller:\n      ansible_connection: local\n"
-                 "      jiyue_department: finance\n      jiyue_services: [ssh]\n", encoding="utf-8")
+                 "      jiyue_department: finance\n      jiyue_services: [ssh]\n"
+                 "      jiyue_dr_mode: warm\n      jiyue_rpo_minutes: 15\n", encoding="utf-8")
     report, results = run(p)
     assert {r["rule"] for r in results} == set(HOST_RULES)
     assert all(r["outcome"] in ("passed", "failed") for r in results)
+    [dr] = [r for r in results if r["rule"] == "jiyue-host-dr-copy-current"]  # this machine holds no copy
+    assert dr["outcome"] == "failed" and "no copy of its primary" in dr["message"], dr
     failed = {r["rule"] for r in results if r["outcome"] != "passed"}
     assert {f.rule for f in report.findings} == failed
     assert all(f.department == "finance" and f.message for f in report.findings)
@@ -203,7 +206,7 @@ GOLDEN_FINDINGS = {
     "jiyue-host-firewall-default-deny": "no input firewall chain with a drop policy (nftables or iptables)",
 }
 PASSING = {"jiyue-host-sshd-no-root-password", "jiyue-host-sshd-no-password-auth", "jiyue-host-listening-ports"}
-NOT_APPLICABLE = {"jiyue-host-time-sync"}
+NOT_APPLICABLE = {"jiyue-host-time-sync", "jiyue-host-dr-copy-current"}  # the latter: not DR hosts
 
 #: a target of culture-heritage: no other test uses it (the audit reads legacy hosts, the lab tests
 #: take the first target of the pilot departments), so hardening it leaves the shared lab usable
@@ -318,3 +321,31 @@ def _connect_from_bastion(lab, spec, port: int):
 
 def lab_plan_hosts(lab):
     return LabPlan.load(lab.dir / "plan.json").hosts
+
+
+def test_a_dr_copy_is_judged_by_the_newest_heartbeat_it_holds():
+    """The copy's worst heartbeat against the RPO; a standby's own beats, a backup host's backups only."""
+    now = 10_000.0
+    standby = {"now": now, "files": now - 30, "database": now - 2}
+    assert checks.dr_copy_problem(standby, 1, backup=False) is None
+    late = checks.dr_copy_problem({**standby, "files": now - 120}, 1, backup=False)
+    assert late and "(files) is 2.0 min behind" in late and "RPO of 1 min" in late
+    assert "no copy of its primary" in checks.dr_copy_problem({"now": now}, 5, backup=False)
+    # a backup host: only its snapshots count (a stray heartbeat file is not a backup)
+    assert "no backup of its primary" in checks.dr_copy_problem({"now": now, "files": now}, 60, backup=True)
+    assert checks.dr_copy_problem({"now": now, "backup archives-digital-1": now - 3000}, 60, backup=True) is None
+    assert checks.dr_copy_problem({"now": now, "backup a-1": now - 30, "backup a-2": now - 4000}, 60,
+                                  backup=True).startswith("its copy (backup a-2) is 66.7 min behind")
+
+
+def test_a_dr_host_is_checked_against_its_systems_rpo(tmp_path, sample_city):
+    """The lab's inventory gives each DR host its mode and RPO; a cold system's backup host declares
+    ssh only (it serves nothing of the system) and is judged by its backups."""
+    inv = lab_hosts(_fake_lab(tmp_path, sample_city, ["archives", "finance"]), sample_city, tmp_path, role="target")
+    by = {h.name: h for h in inv.hosts}
+    backup = by["archives-digital-backup"]
+    assert (backup.dr_mode, backup.rpo_minutes, backup.dr_backup, backup.services) == ("cold", 1440, True, ("ssh",))
+    warm = by["finance-budget-dr-1"]
+    assert (warm.dr_mode, warm.rpo_minutes, warm.dr_backup) == ("warm", 15, False)
+    assert "nginx" in warm.services
+    assert by["finance-budget-1"].dr_mode == "" and by["finance-budget-1"].rpo_minutes is None

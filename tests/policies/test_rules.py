@@ -317,3 +317,25 @@ def test_a_systems_own_dr_hosts_may_replicate_from_it_and_nothing_else(ctx):
     for bad in (rule(IN_P, "finance-treasury", 22, budget_dr), rule(IN_P, "finance-budget", 5432, treasury_dr),
                 rule(IN_P, "finance-treasury", 3389, treasury_dr), rule(IN_DR, "finance-treasury", 22, treasury_dr)):
         assert violations("jiyue-ingress-admin-from-management", bad.urn.split("::")[2], [bad], ctx), bad.name
+
+
+def _backup_host(name: str, gb: int) -> list:
+    stack, lab = "intranet-dr-secrecy", labels("secrecy", "secrecy-inspect", "classified")
+    return [res(stack, "compute/instance:Instance", f"secrecy/secrecy-inspect/{name}-server",
+                {**lab, "name": name, "flavorName": "s1-small", "powerState": "active"}),
+            res(stack, "blockstorage/volume:Volume", f"secrecy/secrecy-inspect/{name}-data",
+                {**lab, "size": gb, "metadata": {**lab["metadata"], "drMode": "cold", "backupIntervalMinutes": "60"}})]
+
+
+@pytest.mark.parametrize("resources,says", [
+    (_backup_host("secrecy-inspect-backup", 400), None),
+    (_backup_host("secrecy-inspect-backup", 200), "holds 200 GB; its backups need 400 GB"),
+    (_backup_host("secrecy-inspect-dr-1", 400), "is a standby server"),
+    (_backup_host("secrecy-inspect-dr-1", 400), "has no backup host (secrecy-inspect-backup)"),
+    (_backup_host("secrecy-inspect-backup", 400)[:1], "its backup host has no backup volume"),
+])
+def test_a_cold_system_has_its_backup_host_and_a_volume_for_its_data(resources, says, ctx):
+    """secrecy-inspect is cold (RPO 60 min, RTO 480 min): at the DR site one server, its backup host,
+    with a volume of twice its data (200 GB on one instance)."""
+    found = violations("jiyue-dr-matches-primary", "intranet-dr-secrecy", resources, ctx)
+    assert (found == []) if says is None else any(says in m for m in found), found

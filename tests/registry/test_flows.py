@@ -17,7 +17,7 @@ from jiyue.flows import (
 )
 from jiyue.ipam import IpPlan
 from jiyue.ipam import plan as ip_plan
-from jiyue.placement import has_hosts
+from jiyue.placement import has_hosts, site_hosts
 from jiyue.registry import DEFAULT_CITY, CityModel, load_city
 from jiyue.registry.schema import Site, Zone
 
@@ -45,9 +45,11 @@ def test_every_system_with_hosts_reaches_its_zones_shared_services_and_nothing_o
     for s in city.systems.values():
         for site in Site:
             out = table.egress_of(s.id, site)
-            if not has_hosts(city, s, site):
+            if not site_hosts(city, s, site):
                 assert out == [], (s.id, site)
                 continue
+            if not has_hosts(city, s, site):  # a cold system's backup host: names, time and logs only
+                assert {f.kind for f in out} == {FlowKind.replication, FlowKind.shared}, (s.id, site)
             shared = {(f.destination.name, f.protocol, f.ports) for f in out if f.kind is FlowKind.shared}
             seg, mgmt = ip.shared(s.zone, site).name, ip.management(s.zone, site).name
             assert {(seg, "udp", (53,)), (seg, "tcp", (53,)), (seg, "udp", (123,)),
@@ -103,12 +105,19 @@ def test_the_table_holds_each_systems_ingress_as_the_program_builds_it(city, ip,
 
 def test_a_dr_copy_reaches_its_primary_only_on_what_it_replicates(city, table):
     """Hot and warm systems: each DR host to each primary host, ssh (the file sync) and PostgreSQL when
-    the system runs it; a cold system (no DR host), a system with no DR need and the DR site: none."""
-    seen = set()
+    the system runs it; a cold system: its backup host to each primary host, ssh only (files and
+    dumps); a system with no DR need and the DR site: none."""
+    seen, cold = set(), 0
     for s in city.systems.values():
         got = [f for site in Site for f in table.ingress_of(s.id, site) if f.kind is FlowKind.replication]
-        if s.retirement is not None or not has_hosts(city, s, Site.dr):
+        if s.retirement is not None or not site_hosts(city, s, Site.dr):
             assert got == [], s.id
+            continue
+        if not has_hosts(city, s, Site.dr):
+            assert [(f.protocol, f.ports, f.source.cidrs, f.destination.site) for f in got] == \
+                [("tcp", (SSH_PORT,), (got[0].source.addresses[0].cidr,), Site.primary)], s.id
+            assert got[0].source.addresses[0].name == f"{s.id}-backup"
+            cold += 1
             continue
         runs_pg = any(x.value == "postgresql" for h in s.legacy_hosts for x in h.services)
         want = {("tcp", (SSH_PORT,))} | ({("tcp", (5432,))} if runs_pg else set())
@@ -119,6 +128,7 @@ def test_a_dr_copy_reaches_its_primary_only_on_what_it_replicates(city, table):
             assert len(f.source.cidrs) == len(f.destination.cidrs) == s.capacity.instances
         seen.add(runs_pg)
     assert True in seen, "no DR system with a database in the sample city"
+    assert cold, "no cold system in the sample city"
 
 
 def test_migration_flows_pull_from_the_systems_own_legacy_hosts_over_ssh_and_are_temporary(city, ip, table):
