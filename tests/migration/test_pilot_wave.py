@@ -292,6 +292,31 @@ def _until_same(lab, model, sid: str, pairs: list[tuple[str, str]], seconds: flo
         time.sleep(5)
 
 
+def _killed_in(argv: list[str], state: Path, label: str, after: float) -> None:
+    """Run the CLI ``argv`` and SIGKILL it ``after`` seconds into its playbook ``label`` (as the
+    state records it); return once that playbook has ended with it."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    playbook = None
+    try:
+        deadline = time.monotonic() + 120
+        while playbook is None:
+            assert proc.poll() is None and time.monotonic() < deadline, f"{argv[1:3]} never started {label}"
+            time.sleep(0.2)
+            with closing(sqlite3.connect(state, timeout=5)) as db:
+                row = db.execute("SELECT pid FROM processes WHERE label=? AND ended_at IS NULL "
+                                 "ORDER BY started_at DESC", (label,)).fetchone()
+            playbook = row[0] if row else None
+        time.sleep(after)
+    finally:
+        proc.kill()
+        proc.wait()
+    for _ in range(100):
+        if processes.start_time(playbook) is None:
+            break
+        time.sleep(0.1)
+    assert processes.start_time(playbook) is None, "the killed driver's playbook lives on"
+
+
 def test_a_protect_killed_midway_is_finished_by_the_same_command(pilot_run, city_lab):
     """``jiyue dr protect`` killed with SIGKILL while its playbook runs: its playbook ends with it,
     the system stays ``protecting``, the same command finishes it, and the primary holds what it
@@ -303,26 +328,7 @@ def test_a_protect_killed_midway_is_finished_by_the_same_command(pilot_run, city
     before = _holdings(lab, model, sid, pair[0])
     argv = [str(Path(sys.executable).parent / "jiyue"), "dr", "protect", "--system", sid, "--lab", lab.name,
             "--state", str(state)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    playbook = None
-    try:
-        deadline = time.monotonic() + 120
-        while playbook is None:
-            assert proc.poll() is None and time.monotonic() < deadline, "the protect never started its playbook"
-            time.sleep(0.2)
-            with closing(sqlite3.connect(state, timeout=5)) as db:
-                row = db.execute("SELECT pid FROM processes WHERE label=? AND ended_at IS NULL "
-                                 "ORDER BY started_at DESC", (f"{sid}-dr-protect",)).fetchone()
-            playbook = row[0] if row else None
-        time.sleep(8)  # well into it (it takes about 40 s)
-    finally:
-        proc.kill()
-        proc.wait()
-    for _ in range(100):
-        if processes.start_time(playbook) is None:
-            break
-        time.sleep(0.1)
-    assert processes.start_time(playbook) is None, "the killed driver's playbook lives on"
+    _killed_in(argv, state, f"{sid}-dr-protect", after=8)  # well into it (it takes about 40 s)
     with Store.open(state, write=False) as store:
         assert store.protection(sid)[sid]["state"] == "protecting"
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -468,11 +474,11 @@ def test_synchronous_replication_waits_for_the_dr_site_then_falls_back(pilot_run
 
 
 def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
-    """finance-treasury (hot): refused while its copy is outside its RPO; failed over, its
-    primaries cut off: the DR site serves what the primaries held (our own comparison), with
-    less than 5 s of data lost; written to at the DR site, failed back: the primaries hold every
-    one of those writes, what they had written after the loss is kept aside, and the copy is
-    protected again."""
+    """finance-treasury (hot): refused while its copy is outside its RPO; failed over (the driver
+    killed midway, the same command finishing it), its primaries cut off: the DR site serves what
+    the primaries held (our own comparison), with less than 5 s of data lost; written to at the DR
+    site, failed back: the primaries hold every one of those writes, what they had written after
+    the loss is kept aside, and the copy is protected again."""
     state, _, _ = pilot_run
     lab, model, sid = city_lab.lab, city_lab.model, "finance-treasury"
     pairs = _dr_pairs(lab, sid)
@@ -506,6 +512,12 @@ def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
 
     lab.exec(web, ["sh", "-c", f"echo before-the-loss > {tree}/before-loss.txt"])
     sql(base, "CREATE TABLE app.before_loss AS SELECT 'before the loss' AS what")
+    # the driver killed (SIGKILL) while the DR hosts are promoted: the same command finishes it
+    argv = [str(Path(sys.executable).parent / "jiyue"), "dr", "failover", "--system", sid, "--yes",
+            "--lab", lab.name, "--state", str(state)]
+    _killed_in(argv, state, f"{sid}-dr-failover", after=2)
+    with Store.open(state, write=False) as store:
+        assert store.protection(sid)[sid]["state"] == "failing-over"
     r = failover("--yes", "--format", "json")
     assert r.exit_code == 0, r.output
     [done] = json.loads(r.stdout)["failovers"]
@@ -540,7 +552,8 @@ def test_failover_then_failback_loses_nothing(pilot_run, city_lab, cli):
     assert sql(base, "SELECT what FROM app.at_dr") == "written at the DR site"
     assert sql(base, "SHOW default_transaction_read_only") == "off"
     assert lab.ssh(web, f"test -e {tree}/after-loss.txt", check=False).returncode != 0
-    kept = lab.ssh(web, f"cat /var/lib/jiyue-dr/diverged/*{tree}/after-loss.txt").stdout
+    newest = lab.ssh(web, "ls -d /var/lib/jiyue-dr/diverged/* | tail -1").stdout.strip()  # run ids sort by time
+    kept = lab.ssh(web, f"cat {newest}{tree}/after-loss.txt").stdout
     assert kept == "after-the-loss\n", "what the primary wrote after the loss was not kept aside"
     for p, d in pairs:  # the failback's key was authorized only while it copied
         assert "jiyue-dr-failback" not in lab.ssh(p, "cat /root/.ssh/authorized_keys").stdout
