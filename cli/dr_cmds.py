@@ -332,11 +332,18 @@ def dr_drill(
         deps = sorted({model.department_of[d.id] for d in chosen})
         with open_run(model, where, store, state, deps) as run:
             protector = Protector(run, model, where.fence)
-            try:
-                for d in chosen:
+            ready = []
+            for d in chosen:
+                try:
                     protector.check_drill(d)
-            except DrError as exc:
-                _bad(str(exc))
+                    ready.append(d)
+                except DrError as exc:
+                    if system is not None:
+                        _bad(str(exc))
+                    err().print(f"{exc}; left out", style="yellow", markup=False)  # of a department: the others go on
+            if not ready:
+                _bad("none of the systems asked for can be drilled")
+            chosen = ready
             results = []
             for d in chosen:
                 err().print(f"{d.id}: drilling its copy at the DR site ({d.plan.mode.value})")

@@ -298,7 +298,7 @@ class Protector:
         """Per system: its mode, RPO/RTO, protection state and measured lag (the age of the newest
         primary heartbeat present at the DR site, in a cold system's latest backup; None if it
         cannot be read), whether that is within the RPO, and for a cold system when its latest
-        backup ended (``last_backup``). Read-only on every host."""
+        backup ended (``last_backup``, of the primary backed up longest ago). Read-only on every host."""
         prot = self.run.store.protection()
         rows, wanted = [], []
         for d in systems:
@@ -324,8 +324,8 @@ class Protector:
                 row["problems"] += problems
                 lags += [max(0.0, got["now"] - b) for b in beats]
                 backup = ((got or {}).get("backups") or {}).get(p["primary"]) or {}
-                if "finished" in backup:
-                    row["last_backup"] = max(row.get("last_backup") or 0.0, backup["finished"])
+                if "finished" in backup:  # the oldest primary's: a stalled one is not hidden by the others
+                    row["last_backup"] = min(row["last_backup"] or backup["finished"], backup["finished"])
             if lags:
                 row["lag_seconds"] = round(max(lags), 1)
             if row["last_backup"] is not None:  # when the newest complete backup ended, UTC

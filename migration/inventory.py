@@ -133,7 +133,10 @@ def build_inventory(model: CityModel, ip: IpPlan, outputs: dict[str, dict[str, A
                     continue
                 mine = declared
                 if h.get("role") == "backup":  # a cold system's backup host serves nothing of it
-                    mine = {**declared, "jiyue_services": ["ssh"], "jiyue_dr_backup": True}
+                    primaries = [p["name"] for o in outputs.values() if o.get("site") == "primary"
+                                 for p in ((o.get("systems") or {}).get(sys_id) or {}).get("hosts", [])]
+                    mine = {**declared, "jiyue_services": ["ssh"], "jiyue_dr_backup": True,
+                            "jiyue_dr_primaries": primaries}
                 hostvars[h["name"]] = {"ansible_host": h["address"], "jiyue_role": "target",
                                        "jiyue_system": sys_id, "jiyue_department": dep_id,
                                        "jiyue_zone": data["zone"], "jiyue_site": data["site"],

@@ -201,9 +201,14 @@ def dr_beats(host: Any) -> dict[str, float]:
     return out
 
 
-def dr_copy_problem(beats: dict[str, float], rpo_minutes: int, *, backup: bool) -> str | None:
-    """None when the DR host holds a copy whose newest primary heartbeat is within the RPO; else why."""
+def dr_copy_problem(beats: dict[str, float], rpo_minutes: int, *, backup: bool,
+                    primaries: tuple[str, ...] = ()) -> str | None:
+    """None when the DR host holds a copy whose newest primary heartbeat is within the RPO (a
+    backup host: a backup of each of ``primaries``); else why."""
     now = beats.get("now")
+    missing = [p for p in primaries if f"backup {p}" not in beats] if backup else []
+    if missing and len(missing) < len(primaries):
+        return f"no backup of {', '.join(missing)} is on this backup host (`jiyue dr status` says why)"
     held = {k: v for k, v in beats.items() if k != "now" and (k.startswith("backup ") if backup
                                                               else not k.startswith("backup "))}
     if now is None or not held:

@@ -18,7 +18,8 @@ variables merged into each host's); of each host the checks use these variables:
 ``jiyue_zone``                  ``jiyue_classification``, ``jiyue_zone``: shown with findings
 ``jiyue_dr_mode``               a DR host's mode (hot, warm, cold) and its system's RPO
 ``jiyue_rpo_minutes``           (``jiyue_rpo_minutes``): its copy must be no older
-``jiyue_dr_backup``             true on a cold system's backup host
+``jiyue_dr_backup``             true on a cold system's backup host; ``jiyue_dr_primaries``
+                                the primary hosts it must hold a backup of
 ==============================  ==============================================================
 
 The migration's inventory writes every one of them; a hand-written inventory needs at least a
@@ -62,6 +63,7 @@ class HostSpec:
     dr_mode: str = ""  # a DR host's: hot, warm or cold (its copy is then judged against rpo_minutes)
     rpo_minutes: int | None = None
     dr_backup: bool = False  # a cold system's backup host
+    dr_primaries: tuple[str, ...] = ()  # the primaries a backup host must hold a backup of
 
     @property
     def allowed_ports(self) -> set[int]:
@@ -172,7 +174,8 @@ def host_spec(name: str, v: Mapping[str, Any]) -> HostSpec:
     return HostSpec(name, _target(name, v), str(v.get("jiyue_department", "")), str(v.get("jiyue_system", "")),
                     str(v.get("jiyue_classification", "")), _ordered(services), ports, str(v.get("jiyue_role", "")),
                     str(v.get("jiyue_zone", "")), str(key) if key else None, extra,
-                    str(v.get("jiyue_dr_mode") or ""), rpo, bool(v.get("jiyue_dr_backup", False)))
+                    str(v.get("jiyue_dr_mode") or ""), rpo, bool(v.get("jiyue_dr_backup", False)),
+                    tuple(str(x) for x in v.get("jiyue_dr_primaries") or ()))
 
 
 def load_inventory(path: Path, source: str | None = None) -> Inventory:

@@ -336,6 +336,9 @@ def test_a_dr_copy_is_judged_by_the_newest_heartbeat_it_holds():
     assert checks.dr_copy_problem({"now": now, "backup archives-digital-1": now - 3000}, 60, backup=True) is None
     assert checks.dr_copy_problem({"now": now, "backup a-1": now - 30, "backup a-2": now - 4000}, 60,
                                   backup=True).startswith("its copy (backup a-2) is 66.7 min behind")
+    # every primary of the system, not any one
+    missing = checks.dr_copy_problem({"now": now, "backup a-1": now - 30}, 60, backup=True, primaries=("a-1", "a-2"))
+    assert missing and missing.startswith("no backup of a-2"), missing
 
 
 def test_a_dr_host_is_checked_against_its_systems_rpo(tmp_path, sample_city):
@@ -345,6 +348,7 @@ def test_a_dr_host_is_checked_against_its_systems_rpo(tmp_path, sample_city):
     by = {h.name: h for h in inv.hosts}
     backup = by["archives-digital-backup"]
     assert (backup.dr_mode, backup.rpo_minutes, backup.dr_backup, backup.services) == ("cold", 1440, True, ("ssh",))
+    assert backup.dr_primaries == ("archives-digital-1",)
     warm = by["finance-budget-dr-1"]
     assert (warm.dr_mode, warm.rpo_minutes, warm.dr_backup) == ("warm", 15, False)
     assert "nginx" in warm.services
