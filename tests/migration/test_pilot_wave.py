@@ -174,7 +174,7 @@ def _listing(lab, host: str, path: str) -> dict[str, str]:
     out = dict(line.split("\t", 1) for line in meta)
     for line in sums:
         digest, name = line.split("  ", 1)
-        out[name] += " " + digest
+        out[name] = out.get(name, "(appeared while listed)") + " " + digest  # a sync may land meanwhile
     return out
 
 
