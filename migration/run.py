@@ -241,7 +241,8 @@ def open_run(model: CityModel, sources: Sources, store: Store, state: Path, depa
                                                     departments=sorted(set(departments)),
                                                     exclude=decommissioned_hosts(model, store), run_id=rid),
                                     run_dir / "inventory.yml")
-        runner = Runner(run_dir / "ansible", inventory, settings=settings, on_event=on_event, run_id=rid)
+        runner = Runner(run_dir / "ansible", inventory, settings=settings, on_event=on_event, run_id=rid,
+                        sockets=sockets)
         engine = Engine(model, ip, sources.outputs, sources.conn, store, runner, inventory, run_dir, rid,
                         hook=hook, progress=progress, on_step=on_step, flows=sources.flows)
         runner.on_process = engine.process_seen

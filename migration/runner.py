@@ -7,6 +7,7 @@ and feeds progress to the caller. The result is a :class:`PlaybookResult`, never
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ansible_mitogen
 import ansible_runner
 
 from jiyue.paths import bundled
@@ -26,6 +28,8 @@ from jiyue.paths import bundled
 from . import processes
 
 PLAYBOOKS = bundled(__file__, "playbooks")
+#: Mitogen for Ansible's strategy plugins (mitogen_linear)
+MITOGEN_STRATEGIES = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
 
 EventSink = Callable[[dict[str, Any]], None]
 #: hears each playbook's process group: (job label, group, True when it started / False when it ended)
@@ -100,18 +104,22 @@ def rsync_bytes(res: dict[str, Any]) -> int:
 @dataclass
 class RunnerSettings:
     """How Ansible runs. ``fast`` is the project's ansible.cfg (pipelining, ControlPersist, many
-    forks); ``fast=False`` is Ansible's defaults (the benchmark's baseline)."""
+    forks) and Mitogen's strategy (``mitogen``: one Python interpreter per host for the whole
+    playbook instead of one per task, over the same ssh and its checked host keys); ``fast=False``
+    is Ansible's defaults (the benchmark's baseline)."""
 
     fast: bool = True
     forks: int = 25
     timeout: int = 1800
+    mitogen: bool = True
 
 
 class Runner:
     def __init__(self, run_dir: Path, inventory: Path, *, settings: RunnerSettings | None = None,
                  on_event: EventSink | None = None, playbooks: Path = PLAYBOOKS, run_id: str = "",
-                 on_process: ProcessSink | None = None) -> None:
+                 on_process: ProcessSink | None = None, sockets: Path | None = None) -> None:
         self.run_dir = run_dir
+        self.sockets = sockets
         self.inventory = inventory
         self.settings = settings or RunnerSettings()
         self.on_event = on_event
@@ -141,6 +149,15 @@ class Runner:
         # profile its own socket directory (ansible_control_path_dir, see
         # migration.inventory.Connection.control_path_dir): an inventory variable, it outranks
         # any ANSIBLE_SSH_CONTROL_PATH_DIR set here, and it holds for every user of the inventory.
+        if self.settings.fast and self.settings.mitogen and "ANSIBLE_STRATEGY" not in os.environ:
+            # Mitogen's strategy, unless the caller chose a strategy (ANSIBLE_STRATEGY=linear: Ansible's own)
+            env.update({"ANSIBLE_STRATEGY": "mitogen_linear", "ANSIBLE_STRATEGY_PLUGINS": str(MITOGEN_STRATEGIES)})
+            if self.sockets is not None:
+                # Mitogen's ssh takes ssh_args but not the control path Ansible's ssh adds: the
+                # same per-run socket directory, so a step reuses the connections (through the
+                # bastion) an earlier step of the run opened, and the run's end closes them
+                self.sockets.mkdir(parents=True, exist_ok=True, mode=0o700)
+                env["ANSIBLE_SSH_ARGS"] = f"{_ssh_args(self.playbooks)} -o ControlPath={self.sockets}/%C"
         if not self.settings.fast:
             env.update({"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
                         "ANSIBLE_FORKS": "5"})
@@ -249,6 +266,13 @@ class Runner:
         return PlaybookResult(playbook=playbook, status=r.status, rc=int(r.rc or 0),
                               seconds=time.monotonic() - t0, artifacts=data_dir, stats=stats, failures=failures,
                               facts=facts, bytes_copied=copied[0], changes=changes)
+
+
+def _ssh_args(playbooks: Path) -> str:
+    """The ssh_args of the playbooks' ansible.cfg."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(playbooks / "ansible.cfg", encoding="utf-8")
+    return cfg.get("ssh_connection", "ssh_args", fallback="")
 
 
 def _label(res: dict[str, Any]) -> str | None:
