@@ -4,8 +4,10 @@ migrated, cut over and verified (T4.3) through the real CLI; then resumed, rolle
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -56,10 +58,15 @@ def _digests(city_lab) -> dict[str, str]:
             paths = sorted({p for h in system.legacy_hosts for p in h.data_paths})
             targets = [h["name"] for o in outputs.values() for sid, d in (o.get("systems") or {}).items()
                        if sid == system.id and d["site"] == "primary" for h in d["hosts"]]
+            script = (f"for p in {' '.join(map(shlex.quote, paths))}; do cd -- \"$p\" 2>/dev/null || continue; "
+                      "find . -path ./heartbeat -prune -o -printf \"$p/%P %u %g %m\\n\" -type f -exec sha256sum {} +; "
+                      "done | sort")
+            holders = {h.name for h in system.legacy_hosts if h.data_paths}
             for host in [h.name for h in system.legacy_hosts] + targets:
-                script = (f"for p in {' '.join(paths)}; do test -d $p && cd $p && find . -path ./heartbeat -prune -o "
-                          "-printf '%p %u %g %m\\n' -type f -exec sha256sum {} + ; done | sort | sha256sum")
-                out[host] = lab.ssh(host, f"bash -c {json.dumps(script)}").stdout.split()[0]
+                listing = lab.ssh(host, f"bash -c {shlex.quote(script)}").stdout
+                # a source holds its data paths: an empty listing would be a digest of nothing
+                assert host not in holders or listing.strip(), (host, paths)
+                out[host] = hashlib.sha256(listing.encode()).hexdigest()
     return out
 
 
