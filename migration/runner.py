@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,9 @@ class Runner:
 
         t0 = time.monotonic()
         settings = self.settings
+        # the process's own start and end beside Ansible's events: what a step spends before the
+        # first task and after the last is the process's start-up, not the hosts' work
+        log.write(json.dumps({"at": _now(), "event": "jiyue_process_start", "playbook": playbook}) + "\n")
         try:
             r = ansible_runner.run(
                 private_data_dir=str(data_dir),
@@ -255,6 +259,7 @@ class Runner:
             processes.end_job(group[0] if group else processes.Group.read(process_file), str(data_dir), grace=5)
             raise
         finally:
+            log.write(json.dumps({"at": _now(), "event": "jiyue_process_end", "playbook": playbook}) + "\n")
             log.close()
             if group and self.on_process is not None:
                 self.on_process(label, group[0], False)
@@ -266,6 +271,11 @@ class Runner:
         return PlaybookResult(playbook=playbook, status=r.status, rc=int(r.rc or 0),
                               seconds=time.monotonic() - t0, artifacts=data_dir, stats=stats, failures=failures,
                               facts=facts, bytes_copied=copied[0], changes=changes)
+
+
+def _now() -> str:
+    """Now as Ansible's events stamp it (ISO 8601, UTC)."""
+    return datetime.now(UTC).isoformat()
 
 
 def _ssh_args(playbooks: Path) -> str:
