@@ -62,6 +62,13 @@ from migration.waves import plan_waves  # noqa: E402
 PG = "cd / && runuser -u postgres --"
 
 
+def _checked(argv: list[str], where: str, script: str, stdin: Any = None) -> str:
+    proc = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"{where}: {script[:80]}: {proc.stderr.strip()[-300:]}")
+    return proc.stdout
+
+
 class Shell:
     """ssh to the wave's hosts as the engine reaches them: through the zone's bastion, checked host keys."""
 
@@ -69,28 +76,23 @@ class Shell:
         self.conn = ml.conn
         self.control_dir = control_dir
 
+    def _ssh(self, *args: str) -> list[str]:
+        c = self.conn
+        return ["ssh", *args, "-i", str(c.private_key), *c.ssh_options()]
+
     def argv(self, zone: str, address: str) -> list[str]:
         c = self.conn
-        proxy = " ".join(["ssh", "-W", "%h:%p", "-q", "-i", str(c.private_key), *c.ssh_options(),
-                          f"{c.user}@{c.bastions[zone]}"])
-        return ["ssh", "-i", str(c.private_key), *c.ssh_options(), "-o", f"ProxyCommand={proxy}",
-                "-o", "ControlMaster=auto", "-o", "ControlPersist=120",
+        proxy = " ".join([*self._ssh("-W", "%h:%p", "-q"), f"{c.user}@{c.bastions[zone]}"])
+        return [*self._ssh(), "-o", f"ProxyCommand={proxy}", "-o", "ControlMaster=auto", "-o", "ControlPersist=120",
                 "-o", f"ControlPath={self.control_dir}/%C", f"{c.user}@{address}"]
 
     def run(self, zone: str, address: str, script: str, stdin: Any = None) -> str:
-        proc = subprocess.run([*self.argv(zone, address), script], stdin=stdin, capture_output=True, text=True,
-                              check=False)
-        if proc.returncode:
-            raise RuntimeError(f"{address}: {script[:80]}: {proc.stderr.strip()[-300:]}")
-        return proc.stdout
+        return _checked([*self.argv(zone, address), script], address, script, stdin)
 
     def run_bastion(self, zone: str, script: str) -> str:
-        c = self.conn
-        proc = subprocess.run(["ssh", "-i", str(c.private_key), *c.ssh_options(), f"{c.user}@{c.bastions[zone]}",
-                               script], capture_output=True, text=True, check=False)
-        if proc.returncode:
-            raise RuntimeError(f"bastion of {zone}: {script[:80]}: {proc.stderr.strip()[-300:]}")
-        return proc.stdout
+        """``script`` on the zone's bastion itself (where the zone's clients resolve service names)."""
+        return _checked([*self._ssh(), f"{self.conn.user}@{self.conn.bastions[zone]}", script],
+                        f"bastion of {zone}", script)
 
     def pipe(self, zone: str, src: str, read: str, dst: str, write: str) -> None:
         """``read`` on ``src`` piped into ``write`` on ``dst``, through the controller."""
