@@ -105,10 +105,11 @@ class Shell:
 
 
 DIGESTS = "cd {p} && find . -type f -print0 | sort -z | xargs -0r sha256sum"
-COUNT = ("{pg} psql -X -A -t -d {db} -c \"SELECT string_agg(t, ',' ORDER BY t) FROM (SELECT format('%s %s', "
-         "table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', "
+#: every table of every schema but PostgreSQL's own, with its row count
+COUNT = ("{pg} psql -X -A -t -d {db} -c \"SELECT string_agg(t, ',' ORDER BY t) FROM (SELECT format('%s.%s %s', "
+         "table_schema, table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', "
          "table_schema, table_name), false, true, '')))[1]::text) AS t FROM information_schema.tables "
-         "WHERE table_schema = 'public' AND table_type = 'BASE TABLE') x\"")
+         "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE') x\"")
 #: the groups that own a source's data (``name:gid``), ``--``, the passwd entries of its owners
 OWNERS = ("find {paths} -printf '%g:%G\\n' 2>/dev/null | sort -u; echo --; "
           "for u in $(find {paths} -printf '%u\\n' 2>/dev/null | sort -u); do getent passwd \"$u\"; done")
