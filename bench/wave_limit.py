@@ -269,8 +269,10 @@ def playbook_time(ansible_dir: Path) -> dict[str, float]:
     """The engine's playbook runs, from their event logs, summed: each process's start-up (before
     its first event and after its last), the connection set-up (estimated: on each host, the first
     of its first five tasks that takes three times the playbook's median task, beyond that median;
-    the tasks before it are the controller's own, such as validating arguments), and the tasks."""
-    out = {"start-up": 0.0, "connections": 0.0, "tasks": 0.0, "runs": 0.0}
+    the tasks before it are the controller's own, such as validating arguments), and the tasks;
+    with the number of runs and of the hosts' task runs (run or skipped: each costs the host a
+    worker of the controller's; a count, unlike a time, does not vary with the machine's load)."""
+    out = {"start-up": 0.0, "connections": 0.0, "tasks": 0.0, "runs": 0.0, "host tasks": 0.0}
     for log in sorted(ansible_dir.glob("*/events.jsonl")):
         events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
         marks = {e["event"]: _at(e) for e in events if e["event"].startswith("jiyue_process_")}
@@ -279,6 +281,8 @@ def playbook_time(ansible_dir: Path) -> dict[str, float]:
             continue
         first, last = _at(ansible[0]), _at(ansible[-1])
         out["runs"] += 1
+        out["host tasks"] += sum(e["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable",
+                                                "runner_on_skipped") for e in ansible)
         out["start-up"] += (first - marks["jiyue_process_start"]) + (marks["jiyue_process_end"] - last)
         started: dict[tuple[str, str], float] = {}
         ran: dict[str, list[tuple[str, float]]] = {}  # host -> (task, seconds) in order
@@ -351,7 +355,8 @@ def main() -> int:
     print("  what that step time went on:")
     for what, secs in [(f"ansible-playbook start-up ({pb['runs']:.0f} runs)", pb["start-up"]),
                        ("connection set-up (a host's first task)", pb["connections"]),
-                       ("tasks", pb["tasks"]), ("verification suites (pytest + testinfra)", verification),
+                       (f"tasks ({pb['host tasks']:.0f} host task runs)", pb["tasks"]),
+                       ("verification suites (pytest + testinfra)", verification),
                        ("the driver's own (discovery, measuring, recording)", driver)]:
         print(f"    {what:52s} {secs:7.1f} s   {100 * secs / busy:4.1f} %")
     print(f"  idle slots waiting on dependencies: {max(0.0, args.parallel * engine_s - busy):.1f} slot-seconds "
