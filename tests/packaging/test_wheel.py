@@ -43,7 +43,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for needed in ("migration/playbooks/replicate.yml", "migration/playbooks/ansible.cfg",
                    "jiyue/inventories/dalian/city.yaml", "policies/PulumiPolicy.yaml", "policies/requirements.txt",
                    "policies/standards/gb-t-22239-2019-level3.yaml", "policies/standards/city-plan-requirements.yaml",
-                   "lab/files/jiyue-init", "migration/suite/test_system.py", "migration/audit_collector.py"):
+                   "lab/files/jiyue-init", "migration/suite/test_system.py", "migration/audit_collector.py",
+                   "migration/playbooks/collections/ansible_collections/jiyue/migration/plugins/modules/precheck.py"):
         assert needed in names, f"the wheel lacks {needed}"
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],

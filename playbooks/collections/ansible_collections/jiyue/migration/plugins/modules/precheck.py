@@ -94,9 +94,12 @@ def human(n):
     return f"{n:.2f} TB"
 
 
-def online_majors(problems, host, side):
+def cluster_majors(problems, host, side):
+    """The newest PostgreSQL major of the host's clusters: on a source the online ones (its
+    databases are dumped from them), on a target any (it is started to receive them)."""
     rc, out, err = run(["pg_lsclusters", "--no-header"])
-    majors = [int(line.split()[0]) for line in out.splitlines() if " online" in line and line.split()[0].isdigit()]
+    rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0].isdigit()]
+    majors = [int(r[0]) for r in rows if side == "target" or " online" in " ".join(r)]
     if side == "source" and not majors:
         problems.append(f"No PostgreSQL cluster is online on {host} (pg_lsclusters said: {out.strip()} {err.strip()}): "
                         "start it (service postgresql start) so that its databases can be dumped.")
@@ -156,7 +159,7 @@ def main():
             data += sum(int(line.split()[0]) for line in out.splitlines() if line.split())
         major = 0
         if p["databases"]:
-            major = online_majors(problems, host, "source")
+            major = cluster_majors(problems, host, "source")
             rc, out, err = run(["runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-d", "postgres", "-c",
                                 "SELECT datname || '|' || pg_database_size(datname) FROM pg_database"])
             sizes = dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
@@ -177,7 +180,7 @@ def main():
                                 f"data of its sources ({human(needed)}): grow its volume (capacity.volume_gb in the "
                                 "registry, then the department's stack) or free space.")
         if p["databases"]:
-            mine = online_majors(problems, host, "target")
+            mine = cluster_majors(problems, host, "target")
             for source, major in sorted(p["source_majors"].items()):
                 if mine < int(major):
                     problems.append(f"PostgreSQL {mine} on {host} is older than PostgreSQL {major} on {source}: "
