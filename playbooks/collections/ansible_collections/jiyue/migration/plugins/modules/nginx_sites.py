@@ -67,6 +67,11 @@ sites:
   returned: side=source
   type: list
   elements: dict
+not_moved:
+  description: On a source, its other enabled sites (they serve none of O(paths)).
+  returned: side=source
+  type: list
+  elements: str
 actions:
   description: On a target, what the call did (or would do, in check mode), one line each.
   returned: side=target
@@ -83,26 +88,39 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def serving(path, roots):
-    """Whether the configuration at ``path`` has a line ``root <one of roots>;``."""
-    pattern = re.compile(r"\s*root\s+(" + "|".join(map(re.escape, roots)) + r")/?\s*;.*")
+    """Whether the configuration at ``path`` serves one of ``roots`` or a directory under it: a
+    ``root`` directive naming it, quoted or not, at a line's start or after ``{`` or ``;``."""
+    pattern = re.compile(r"""(?:^|[{;])\s*root\s+["']?(?:""" + "|".join(re.escape(r.rstrip("/")) for r in roots)
+                         + r""")(?:/[^;"'\s]*)?["']?\s*;""")
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return any(pattern.match(line) for line in f)
+            return any(pattern.search(line) for line in f)
     except OSError:
         return False
 
 
 def read_sites(module):
     p = module.params
-    found = []
+    found, others = [], []
     if p["paths"] and os.path.isdir(p["enabled"]):
         for name in sorted(os.listdir(p["enabled"])):
             path = os.path.join(p["enabled"], name)
-            if name.startswith(".") or not os.path.isfile(path) or not serving(path, p["paths"]):
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            if not serving(path, p["paths"]):
+                others.append(name)
                 continue
             with open(path, "rb") as f:
                 found.append({"name": name, "path": path, "content": base64.b64encode(f.read()).decode()})
-    module.exit_json(changed=False, sites=found)
+    module.exit_json(changed=False, sites=found, not_moved=others)
+
+
+def mode_of(item):
+    """A TLS file's mode: an int as it is, a string in octal ("0o640", "0640")."""
+    mode = item["mode"] if isinstance(item["mode"], int) else int(str(item["mode"]), 8)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode {item['mode']!r} of {item['path']} is not a file mode")
+    return mode
 
 
 class Target:
@@ -142,6 +160,9 @@ class Target:
     def link(self, path, to):
         if os.path.islink(path) and os.readlink(path) == to:
             return
+        if os.path.lexists(path) and not os.path.islink(path):
+            self.fail(f"{path} on the target is not a link but a file of the target's own: move it away "
+                      "(the migrated site of that name is enabled by a link to sites-available).")
         self.actions.append(f"enabled {os.path.basename(path)}")
         if not self.check:
             if os.path.lexists(path):
@@ -166,7 +187,11 @@ class Target:
                       "give both lists in the same order.")
         for item, content in zip(p["tls"], p["tls_contents"], strict=True):
             self.directory(os.path.dirname(item["path"]))
-            self.file(item["path"], base64.b64decode(content), int(str(item["mode"]), 8), item["path"])
+            try:
+                mode = mode_of(item)
+            except ValueError as e:
+                self.fail(f"The driver gave a TLS file a mode that is none: {e}.")
+            self.file(item["path"], base64.b64decode(content), mode, item["path"])
         for site in p["sites"]:
             available = os.path.join(p["available"], site["name"])
             self.file(available, base64.b64decode(site["content"]), 0o644, f"site {site['name']}")
@@ -176,10 +201,12 @@ class Target:
             for name in p["disable"]:
                 if name not in names:
                     self.remove(os.path.join(p["enabled"], name))
-        if self.actions and not self.check:
+        if p["sites"] and not self.check:
             self.run(["nginx", "-t", "-q"], "Checking the nginx configuration of the target (nginx -t)")
+        if self.actions and not self.check:
             script = f"/etc/init.d/{p['service']}"
-            if subprocess.run([script, "status"], cwd="/", capture_output=True, check=False).returncode == 0:
+            if os.path.exists(script) and subprocess.run([script, "status"], cwd="/", capture_output=True,
+                                                         check=False).returncode == 0:
                 self.run([script, "reload"], "Reloading nginx")
                 self.actions.append("reloaded nginx")
         self.module.exit_json(changed=bool(self.actions), actions=self.actions)

@@ -76,8 +76,10 @@ actions:
   elements: str
 """
 
+import json
 import os
 import re
+import shutil
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,15 +159,12 @@ class Source:
         if not dbs:
             return {}
         out = self.psql(
-            "SELECT d.datname, d.datconnlimit, (SELECT substr(c, length('default_transaction_read_only=') + 1) "
-            "FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setdatabase = d.oid AND s.setrole = 0 "
-            "AND c LIKE 'default\\_transaction\\_read\\_only=%' LIMIT 1) "
-            f"FROM pg_database d WHERE d.datname IN ({', '.join(literal(db) for db in dbs)})",
+            "SELECT coalesce(json_agg(json_build_array(d.datname, d.datconnlimit, (SELECT substr(c, "
+            "length('default_transaction_read_only=') + 1) FROM pg_db_role_setting s, unnest(s.setconfig) c "
+            "WHERE s.setdatabase = d.oid AND s.setrole = 0 AND c LIKE 'default\\_transaction\\_read\\_only=%' "
+            f"LIMIT 1))), '[]') FROM pg_database d WHERE d.datname IN ({', '.join(literal(db) for db in dbs)})",
             "Reading the databases' settings")
-        rows = {}
-        for line in out.splitlines():
-            name, limit, setting = line.split("|")
-            rows[name] = (int(limit), setting or None)
+        rows = {name: (int(limit), setting or None) for name, limit, setting in json.loads(out)}
         return rows
 
     def read_only_mount(self, path):
@@ -220,7 +219,8 @@ class Source:
                     self.run(["mount", "--bind", path, path], what=f"Binding {path}")
                     self.run(["mount", "-o", "remount,bind,ro", path], what=f"Making {path} read-only")
         wrote = f"wrote {p['nginx_conf']} (503 on every address but loopback)"
-        if p["web"] and self.write(p["nginx_conf"], self.nginx_server(), wrote):
+        # reloaded when written, and once more in each run (a reload that failed is done again)
+        if p["web"] and (self.write(p["nginx_conf"], self.nginx_server(), wrote) or frozen_by != p["run_id"]):
             self.reload_nginx()
         self.write(marker, f"{p['run_id']}\n", f"recorded run {p['run_id']} in {marker}")
 
@@ -270,7 +270,9 @@ class Source:
                 self.actions.append(f"made {path} writable")
                 while not self.check and self.read_only_mount(path):
                     self.run(["umount", path], what=f"Unmounting {path}")
-        if self.remove(p["nginx_conf"], f"removed {p['nginx_conf']}") and p["web"]:
+        # reloaded when the 503 server goes, or while the marker is there (a reload that failed is done again)
+        removed = self.remove(p["nginx_conf"], f"removed {p['nginx_conf']}")
+        if (removed or (p["web"] and os.path.exists(p["marker"]))) and shutil.which("nginx"):
             self.reload_nginx()
         self.remove(p["marker"], f"removed {p['marker']}")
 
