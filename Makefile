@@ -40,6 +40,9 @@ demo: setup ## Run the main job on the sample city (the lab and the migration ne
 	$(BIN)/jiyue city summary --city $(CITY)
 	@echo "== programme office: catalog and filing gate =="
 	$(BIN)/jiyue catalog export --city $(CITY)
+	mkdir -p .jiyue
+	$(BIN)/jiyue catalog export --city $(CITY) --format xlsx --output .jiyue/catalog.xlsx
+	$(BIN)/jiyue catalog export --city $(CITY) --format dcat --output .jiyue/open-catalog.jsonld
 	$(BIN)/jiyue filing check --city $(CITY) $(findings_ok)
 	@echo "== platform engineers: the data center's stacks, previewed offline =="
 	$(BIN)/jiyue infra preview --all --summary --city $(CITY)
@@ -48,6 +51,8 @@ demo: setup ## Run the main job on the sample city (the lab and the migration ne
 	sed -i '/^  - id: secrecy-edu$$/a\    retirement: {decided: 2026-05-12, approved_by: 市政务服务管理局, evidence: "audit score 85"}' \
 	    .jiyue/demo-edit/departments/secrecy.yaml
 	$(BIN)/jiyue infra diff --base $(CITY) --city .jiyue/demo-edit
+	@echo "== programme office: what the same edit does to the catalog (its maintenance record) =="
+	$(BIN)/jiyue catalog diff --base $(CITY) --city .jiyue/demo-edit
 	@echo "== security staff: the policy pack judges every stack over gRPC =="
 	$(BIN)/jiyue policy check --all --city $(CITY) $(findings_ok)
 	@if [ "$$(id -u)" != 0 ]; then echo "not root: skipping the rehearsal lab, the audit and the migration"; exit 0; fi; \

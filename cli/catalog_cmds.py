@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -10,11 +11,28 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from jiyue.catalog import build_catalog, filing_status, to_csv
+from jiyue.catalog import Catalog, build_catalog, catalog_codes, filing_status
+from jiyue.catalog.codes import LOCK_FILE, parts, write_lock
+from jiyue.catalog.dcat import published, to_dcat
+from jiyue.catalog.diff import compare, diff_text
+from jiyue.catalog.layout import to_csv, to_json, to_xlsx
+from jiyue.registry import DEFAULT_CITY
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
 
-from .common import CityOption, TextJson, err, exit_with, load, out, output_option, print_json, write_output
+from .common import (
+    CityOption,
+    TextJson,
+    err,
+    exit_with,
+    load,
+    load_base,
+    out,
+    output_option,
+    print_diagnostics,
+    print_json,
+    write_output,
+)
 
 PANEL = "Programme office: catalog, filing, audit"
 
@@ -27,6 +45,8 @@ class ExportFormat(StrEnum):
     json = "json"
     csv = "csv"
     html = "html"
+    xlsx = "xlsx"
+    dcat = "dcat"
 
 
 def register(app: typer.Typer) -> None:
@@ -37,33 +57,69 @@ def register(app: typer.Typer) -> None:
 @catalog_app.command("export")
 def catalog_export(
     city: CityOption = None,  # type: ignore[assignment]
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="text summary, json, csv or html.")] = ExportFormat.text,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", help="text summary; json, csv, html or xlsx in the national layout; dcat: the open "
+                         "catalog as DCAT in JSON-LD.")] = ExportFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout "
+                                                "(xlsx needs it).")] = None,
 ) -> None:
-    """The city catalog by library, the sharing matrix (who provides what to whom), the open-data
-    list, and the cross-checks: needs nobody provides, "not shared" data another department needs,
-    the same data held by several departments (a candidate for a base library)."""
+    """The city catalog in the national format (《政务信息资源目录编制指南》, GB/T 21063.3): every
+    resource once, with its code, provider and provider code, abstract, format, typed items,
+    sharing and open attributes, update cycle, publication date, related codes and secrecy;
+    the sharing matrix (provider x consumer); the cross-checks (a need nobody provides, "not
+    shared" data another department needs, data held by several departments, a need across the
+    zones, a classified entry marked open). --format dcat: the open resources as a DCAT catalog,
+    for the open-data site and the portals that harvest it (city.yaml's open_data names the site).
+    """
     output_option(output)
-    model = load(city, fmt if fmt is ExportFormat.json else None)
+    if fmt is ExportFormat.xlsx and output is None:
+        err().print("--output: an xlsx workbook is a binary file: name the file to write it to", style="red",
+                    markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    model = load(city, fmt if fmt in (ExportFormat.json, ExportFormat.dcat) else None)
     cat = build_catalog(model)
+    text: str | bytes
     if fmt is ExportFormat.json:
-        text = json.dumps(cat.model_dump(), ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(to_json(cat), ensure_ascii=False, indent=2) + "\n"
     elif fmt is ExportFormat.csv:
         text = to_csv(cat)
+    elif fmt is ExportFormat.xlsx:
+        text = to_xlsx(cat)
+    elif fmt is ExportFormat.dcat:
+        site = model.city.open_data
+        if site is None:
+            err().print(f"{model.root / 'city.yaml'}: open_data: the city names no open-data site; add open_data: "
+                        "{site: https://..., licence: https://...} to publish the open catalog", style="red",
+                        markup=False)
+            exit_with(ExitStatus.BAD_INPUT)
+        text = json.dumps(to_dcat(cat, site), ensure_ascii=False, indent=2) + "\n"
+        uncoded = [r.key for r in cat.resources if r.open != "not-open" and not r.classified and r.code is None]
+        err().print(f"{len(published(cat))} open data set(s) in the DCAT catalog"
+                    + (f"; {len(uncoded)} open resource(s) left out until their codes are pinned "
+                       f"(jiyue catalog codes --update-lock): {', '.join(uncoded[:5])}" if uncoded else ""),
+                    markup=False)
     elif fmt is ExportFormat.html:
-        text = render_html("catalog.html.j2", c=cat)
+        text = render_html("catalog.html.j2", c=cat, rows=_html_rows(cat))
     else:
         _print_summary(cat)
         return
     write_output(text, output)
 
 
-def _print_summary(cat) -> None:  # noqa: ANN001
+def _html_rows(cat: Catalog) -> list[dict]:
+    from jiyue.catalog.layout import row
+
+    return [row(cat, r) for r in cat.resources]
+
+
+def _print_summary(cat: Catalog) -> None:
     o = out()
-    deps = {e.department for e in cat.entries}
-    o.print(f"[bold]Catalog of {cat.city}[/]: {len(cat.entries)} resources from {len(deps)} departments, "
-            f"{len(cat.needs)} needs, {len(cat.open_data)} open data sets (T7), "
-            f"{sum(len(c) for c in cat.sharing_matrix.values())} provider→consumer links (T8)")
+    deps = {r.provider.department for r in cat.resources}
+    uncoded = sum(1 for r in cat.resources if r.code is None)
+    o.print(f"[bold]Catalog of {cat.city}[/]: {len(cat.resources)} resources from {len(deps)} departments"
+            + (f" ({uncoded} without a pinned code)" if uncoded else "")
+            + f", {len(cat.needs)} needs, {len(cat.open_data)} open data sets (T7), "
+            f"{len(cat.sharing_matrix)} provider→consumer links (T8)")
     t = Table(title="Resources by library (T5)")
     t.add_column("library")
     t.add_column("resources", justify="right")
@@ -77,6 +133,65 @@ def _print_summary(cat) -> None:  # noqa: ANN001
     for f in cat.findings:
         t.add_row(f.check, f.key, f.message)
     o.print(t)
+
+
+@catalog_app.command("codes")
+def catalog_codes_cmd(
+    city: CityOption = None,  # type: ignore[assignment]
+    update_lock: Annotated[bool, typer.Option(
+        "--update-lock", help=f"Pin the new codes (and renumber reclassified resources) in {LOCK_FILE}.")] = False,
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+) -> None:
+    """Every resource's code (信息资源代码: 类 项 目 细目, then a 4-digit sequence) and which are
+    new or renumbered. Codes are pinned in catalog.lock.yaml beside the registry: adding,
+    removing, reordering or editing a resource never renumbers another; only a change of its
+    classification gives it a new code (the old one is withdrawn, never given again)."""
+    model = load(city, fmt)
+    plan = catalog_codes(model)
+    if plan.errors:
+        print_diagnostics(plan.errors)
+        exit_with(ExitStatus.BAD_INPUT)
+    if update_lock:
+        path = write_lock(model.root, plan)
+        err().print(f"pinned {len(plan.new)} new code(s) and renumbered {len(plan.renumbered)} in {path}"
+                    + (f"; {len(plan.new_departments)} new department number(s)" if plan.new_departments else ""),
+                    markup=False)
+    if fmt is TextJson.json:
+        print_json({"codes": plan.codes, "new": plan.new,
+                    "renumbered": {k: {"from": a, "to": b} for k, (a, b) in plan.renumbered.items()},
+                    "withdrawn": plan.withdrawn, "departments": plan.departments})
+        return
+    t = Table(title=f"Resource codes ({len(plan.codes)}; {len(plan.new)} new, {len(plan.renumbered)} renumbered"
+                    f", {len(plan.withdrawn)} withdrawn)")
+    for col in ("code", "类", "项", "目", "细目", "顺序码", "resource", ""):
+        t.add_column(col)
+    for key, code in sorted(plan.codes.items(), key=lambda kv: kv[1]):
+        note = ("new" if key in plan.new else f"was {plan.renumbered[key][0]}" if key in plan.renumbered else "")
+        if update_lock and note == "new":
+            note = "pinned"
+        t.add_row(code, *parts(code).values(), key, note)
+    out().print(t)
+
+
+@catalog_app.command("diff")
+def catalog_diff(
+    base: Annotated[str, typer.Option("--base", help="The registry before: a directory, or a git revision "
+                                      "(e.g. origin/main) of the repository holding --city.")],
+    city: CityOption = None,  # type: ignore[assignment]
+    fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
+) -> None:
+    """The catalog's maintenance record between two registry versions: the resources added,
+    changed (which core metadata, from what to what) and withdrawn. JSON: {"added", "changed",
+    "withdrawn"}. Exits 0 (a changed catalog is not a finding); 2 for bad input."""
+    city_dir = city or DEFAULT_CITY
+    new = load(city_dir, fmt)
+    with tempfile.TemporaryDirectory(prefix="jiyue-catalog-diff-") as tmp:
+        old = load_base(base, city_dir, Path(tmp))
+        result = compare(build_catalog(old), build_catalog(new))
+    if fmt is TextJson.json:
+        print_json(result.model_dump())
+    else:
+        out().print(diff_text(result), markup=False)
 
 
 @filing_app.command("check")

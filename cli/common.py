@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
+import subprocess
 import sys
+import tarfile
 import traceback
 from collections.abc import Sequence
 from enum import StrEnum
@@ -130,14 +133,22 @@ def folder_option(path: Path, option: str = "--out") -> Path:
     return path
 
 
-def write_output(text: str, path: Path | None, option: str = "--output") -> None:
-    """Write a command's result to ``path`` (standard output when None), or exit 2 saying why not."""
+def write_output(text: str | bytes, path: Path | None, option: str = "--output") -> None:
+    """Write a command's result to ``path`` (standard output when None), or exit 2 saying why not.
+    Bytes (a workbook) go to a file only."""
     if path is None:
+        if isinstance(text, bytes):
+            err().print(f"{option}: this output is a binary file: name the file to write it to", style="red",
+                        markup=False)
+            exit_with(ExitStatus.BAD_INPUT)
         out().file.write(text)
         return
     output_option(path, option)
     try:
-        path.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
     except OSError as exc:
         err().print(f"{option}: {path}: cannot be written: {exc.strerror}", style="red", markup=False)
         exit_with(ExitStatus.BAD_INPUT)
@@ -189,3 +200,44 @@ def confirm_or_exit(what: str, yes: bool) -> None:
     if not typer.confirm(f"{what}. Go on?", default=False, err=True):
         err().print("nothing was changed", style="yellow")
         exit_with(ExitStatus.BAD_INPUT)
+
+
+def base_registry(base: str, city: Path, into: Path) -> Path:
+    """The base registry's directory: ``base`` itself, or the registry at --city's path in the git
+    revision ``base``, extracted under ``into``; exit 2 saying why not."""
+    given = Path(base)
+    if given.is_dir():
+        return given
+    hint = "give a registry directory, or a git revision such as origin/main (`git log` lists them)"
+
+    def git(*args: str, where: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "-C", str(where or city.resolve()), *args], capture_output=True, check=False)
+
+    top = git("rev-parse", "--show-toplevel") if city.is_dir() else None
+    if top is None or top.returncode != 0:
+        _bad(f"--base: {base}: no such directory, and {city} is in no git repository to take a revision from ({hint})")
+    root = Path(top.stdout.decode().strip()).resolve()
+    if git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
+        _bad(f"--base: {base}: no such directory, nor a revision of the repository at {root} ({hint})")
+    rel = city.resolve().relative_to(root).as_posix()
+    archive = git("archive", "--format=tar", base, "--", rel, where=root)
+    if archive.returncode != 0:
+        _bad(f"--base: {base}: the revision has no registry at {rel} (compare with a revision that has one)")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / rel
+
+
+def load_base(base: str, city: Path, into: Path) -> CityModel:
+    """The base registry of a comparison (``--base``: a directory or a git revision), loaded; exit 2
+    with its errors when it is not valid."""
+    try:
+        return load_city(base_registry(base, city, into))
+    except RegistryError as exc:
+        print_diagnostics([d for d in exc.diagnostics if d.severity is Severity.error])
+        _bad(f"--base: {base}: the base registry is not valid (fix it, or compare with another base)")
+
+
+def _bad(message: str) -> NoReturn:
+    err().print(message, style="bold red", markup=False)
+    exit_with(ExitStatus.BAD_INPUT)

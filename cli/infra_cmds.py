@@ -8,12 +8,9 @@ registries and compares them, as ``pulumi preview --diff`` would. With the CLI a
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
 import tempfile
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -24,11 +21,11 @@ from infra.preview import preview_all
 from infra.preview import stacks as city_stacks
 from infra.render import summary as render_summary
 from infra.render import tree
-from jiyue.registry import DEFAULT_CITY, RegistryError, Severity, load_city
+from jiyue.registry import DEFAULT_CITY
 from jiyue.stacks import stack_names, stacks_to_destroy
 from jiyue.status import ExitStatus
 
-from .common import CityOption, TextJson, err, exit_with, load, out, print_diagnostics, print_json
+from .common import CityOption, TextJson, err, exit_with, load, load_base, out, print_json
 
 PANEL = "Platform engineers"
 
@@ -127,14 +124,7 @@ def diff(
     city_dir = city or DEFAULT_CITY
     new = load(city_dir, fmt)
     with tempfile.TemporaryDirectory(prefix="jiyue-diff-") as tmp:
-        base_dir = _base_registry(base, city_dir, Path(tmp))
-        try:
-            old = load_city(base_dir)
-        except RegistryError as exc:
-            print_diagnostics([d for d in exc.diagnostics if d.severity is Severity.error])
-            err().print(f"--base: {base}: the base registry is not valid (fix it, or compare with another base)",
-                        style="bold red", markup=False)
-            exit_with(ExitStatus.BAD_INPUT)
+        old = load_base(base, city_dir, Path(tmp))
         try:
             result = compare(old, new, list(stack) if stack else None)
         except (ValueError, PlanError) as exc:
@@ -147,34 +137,3 @@ def diff(
         out().print(diff_text(result, allow or ()), markup=False)
     if result.blocking(allow or ()):
         exit_with(ExitStatus.FINDINGS)
-
-
-def _base_registry(base: str, city: Path, into: Path) -> Path:
-    """The base registry's directory: ``base`` itself, or the registry at --city's path in the git
-    revision ``base``, extracted under ``into``; exit 2 saying why not."""
-    given = Path(base)
-    if given.is_dir():
-        return given
-    hint = "give a registry directory, or a git revision such as origin/main (`git log` lists them)"
-
-    def git(*args: str, where: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["git", "-C", str(where or city.resolve()), *args], capture_output=True, check=False)
-
-    top = git("rev-parse", "--show-toplevel") if city.is_dir() else None
-    if top is None or top.returncode != 0:
-        _bad(f"--base: {base}: no such directory, and {city} is in no git repository to take a revision from ({hint})")
-    root = Path(top.stdout.decode().strip()).resolve()
-    if git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
-        _bad(f"--base: {base}: no such directory, nor a revision of the repository at {root} ({hint})")
-    rel = city.resolve().relative_to(root).as_posix()
-    archive = git("archive", "--format=tar", base, "--", rel, where=root)
-    if archive.returncode != 0:
-        _bad(f"--base: {base}: the revision has no registry at {rel} (compare with a revision that has one)")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(into, filter="data")
-    return into / rel
-
-
-def _bad(message: str) -> NoReturn:
-    err().print(message, style="bold red", markup=False)
-    exit_with(ExitStatus.BAD_INPUT)

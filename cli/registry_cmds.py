@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from jiyue.catalog import catalog_codes
 from jiyue.ipam import plan, write_lock
 from jiyue.registry.diagnostics import Diagnostic, Severity
 from jiyue.registry.generate import generate
@@ -45,14 +46,15 @@ def validate(
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
     show_warnings: Annotated[bool, typer.Option("--show-warnings", help="List every warning, not a digest.")] = False,
 ) -> None:
-    """Check the registry: the schema of every file and the rules across files, and the IP plan.
+    """Check the registry: the schema of every file and the rules across files, the IP plan and
+    the catalog's codes.
 
     Reports every problem at once as file:line: field: what is wrong (what to do), and exits 2 if
     there is any error (1 with --strict and only warnings). Changes nothing.
     """
     model = load(city, fmt)
     ip = plan(model)
-    diags = model.warnings + ip.diagnostics
+    diags = model.warnings + ip.diagnostics + catalog_codes(model).diagnostics
     errors = [d for d in diags if d.severity is Severity.error]
     warnings = [d for d in diags if d.severity is Severity.warning]
     if fmt is TextJson.json:

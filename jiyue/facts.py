@@ -47,7 +47,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .catalog import filing_gaps, in_scope
+from .catalog import FilingContext, filing_gaps, in_scope
 from .dr import DrMode, backup_volume_gb, dr_plan
 from .flows import flows
 from .ipam import LOCK_FILE, IpPlan
@@ -80,7 +80,7 @@ def _dr(s: System, model: CityModel) -> dict[str, Any] | None:
                                  if row.mode is DrMode.cold else None)}
 
 
-def _system(department: str, s: System, model: CityModel) -> dict[str, Any]:
+def _system(department: str, s: System, model: CityModel, filing: FilingContext) -> dict[str, Any]:
     return {
         "department": department,
         "zone": s.zone.value,
@@ -94,7 +94,7 @@ def _system(department: str, s: System, model: CityModel) -> dict[str, Any]:
         "dr": _dr(s, model),
         "needs_dr": s.dr is not None and s.retirement is None,
         # the filing gate (G6) of a system in its scope; none for one out of scope
-        "filing_gaps": [g.field for g in filing_gaps(s)] if in_scope(s) else [],
+        "filing_gaps": [g.field for g in filing_gaps(s, filing)] if in_scope(s) else [],
     }
 
 
@@ -105,6 +105,7 @@ def _filed_anything(s: System) -> bool:
 def city_facts(model: CityModel, ip: IpPlan | None = None) -> dict[str, Any]:
     """The facts document of ``model`` (a plain dict, ready for ``json.dump``)."""
     ip = ip or ip_plan(model)
+    filing = FilingContext.of(model)
     city = model.city
     a = city.addressing
     return {
@@ -126,7 +127,7 @@ def city_facts(model: CityModel, ip: IpPlan | None = None) -> dict[str, Any]:
         },
         "departments": {dep_id: {"quotas": dep.quotas.model_dump(), "systems": [s.id for s in dep.systems]}
                         for dep_id, dep in sorted(model.departments.items())},
-        "systems": {s.id: _system(dep_id, s, model)
+        "systems": {s.id: _system(dep_id, s, model, filing)
                     for dep_id, dep in sorted(model.departments.items()) for s in dep.systems},
         # until some system files anything (filing, data_resources or data_needs) the gate has nothing to judge
         "filing_recorded": any(_filed_anything(s) for s in model.systems.values()),

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from jiyue.catalog import filing_gaps, in_scope
+from jiyue.catalog import FilingContext, filing_gaps, in_scope
 from jiyue.ipam import IpPlan
 from jiyue.registry import CityModel
 from jiyue.registry.schema import Site, System
@@ -116,6 +116,7 @@ class Engine:
                  on_step: Callable[[StepResult], None] | None = None, flows: FlowGate | None = None) -> None:
         self.model, self.ip, self.outputs, self.conn = model, ip, outputs, conn
         self.flows = flows
+        self.filing = FilingContext.of(model)  # the filing gate's view of the registry (G6)
         self.store, self.runner, self.inventory, self.run_dir, self.run_id = store, runner, inventory, run_dir, rid
         self.hook = hook
         self.progress = progress or (lambda system, msg: None)  # (system, step) at start, then its outcome
@@ -406,7 +407,7 @@ class Engine:
     def gate(self, system: System) -> None:
         """What the playbooks cannot judge: the filing gate, and whether the targets can hold
         every source's data (trees several sources hold, compared before anything is copied)."""
-        precheck_gate(system)
+        precheck_gate(system, self.filing)
         names = [t["name"] for t in self.targets(system)]
         wanted = consolidate.shared(system, names)
         if wanted:
@@ -576,10 +577,10 @@ class Engine:
                             if not p["label"].endswith("-revoke"))
 
 
-def precheck_gate(system: System) -> None:
+def precheck_gate(system: System, filing: FilingContext | None = None) -> None:
     """What the playbooks cannot know: the filing gate (G6) and whether there is anything to move."""
     if in_scope(system):
-        gaps = filing_gaps(system)
+        gaps = filing_gaps(system, filing)
         if gaps:
             raise PrecheckFailed("the filing gate (G6) is closed: " + "; ".join(g.message for g in gaps)
                                  + " (file them in the registry, then run again)")

@@ -97,7 +97,7 @@ CASES: list[tuple[str, Callable[[], None], list[str], list[str]]] = [
      ["ipam", "--city", "city"], ["city/departments/d002.yaml:5", "e[0]", "aliases"]),
     # numbers beyond any city's
     ("huge-quota", lambda: replace(DEP, r"^  vcpus: \d+", "  vcpus: " + "1" + "0" * 32),
-     ["validate", "--city", "city"], [DEP + ":8", "quotas.vcpus", "less than or equal"]),
+     ["validate", "--city", "city"], [DEP + ":9", "quotas.vcpus", "less than or equal"]),
     ("huge-users", lambda: replace(DEP, r"^  users: \d+", "  users: " + "1" + "0" * 38),
      ["filing", "check", "--city", "city"], [DEP, "systems[0].users"]),
     ("infinite-data", lambda: replace(DEP, r"data_gb: [\d.]+", "data_gb: .inf"),

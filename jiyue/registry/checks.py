@@ -22,7 +22,20 @@ from netaddr import IPAddress, IPNetwork
 from .. import creditcode
 from ..dr import BACKUP_MIN_INTERVAL, cold_by_rto_only
 from .diagnostics import Diagnostic, Severity, Source
-from .schema import City, Department, LegacyHost, SharedPlatform, Site, System, Zone
+from .schema import (
+    BaseLibrary,
+    City,
+    Department,
+    LegacyHost,
+    Library,
+    SharedPlatform,
+    SharingMethod,
+    SharingType,
+    Site,
+    System,
+    Theme,
+    Zone,
+)
 
 CITY_SOURCE = "__city__"
 #: the host layout of a department segment (jiyue.placement): the k-th system of a department file
@@ -319,6 +332,75 @@ def data_resources_listed_once(f: CityFiles) -> Iterator[Diagnostic]:
             seen.setdefault(res.id, k)
 
 
+def data_resources_classified(f: CityFiles) -> Iterator[Diagnostic]:
+    """A resource's subject fits its library (the code's 类 and 项: a base library for a base
+    resource, a theme for a thematic one, none for a department's), and a shared resource says
+    how it is shared (共享方式, T6)."""
+    for dep, i, sys in f.systems():
+        for k, res in enumerate(sys.data_resources or []):
+            at = ("systems", i, "data_resources", k)
+            if res.library is Library.department:
+                if res.subject is not None:
+                    yield f.err(dep.id, (*at, "subject"), f"a department resource has no subject (got {res.subject!r})",
+                                "remove subject, or make the resource base or thematic", "catalog")
+            else:
+                allowed = [x.value for x in (BaseLibrary if res.library is Library.base else Theme)]
+                if res.subject not in allowed:
+                    kind = "base library" if res.library is Library.base else "theme"
+                    yield f.err(dep.id, (*at, "subject") if res.subject else at,
+                                f"a {res.library.value} resource names its {kind} as subject"
+                                + (f" (got {res.subject!r})" if res.subject else ""),
+                                f"write subject: one of {', '.join(allowed)}", "catalog")
+            if res.sharing in (SharingType.unconditional, SharingType.conditional) and res.sharing_method is None:
+                yield f.err(dep.id, (*at, "sharing"), f"resource {res.id} is shared ({res.sharing.value}) but names "
+                            "no sharing_method",
+                            f"add sharing_method: one of {', '.join(m.value for m in SharingMethod)}",
+                            "catalog")
+
+
+def data_resources_related(f: CityFiles) -> Iterator[Diagnostic]:
+    """A resource's related resources (关联资源) are resources of the catalog, other than itself."""
+    keys = {r.id for _, _, sys in f.systems() for r in sys.data_resources or []}
+    for dep, i, sys in f.systems():
+        for k, res in enumerate(sys.data_resources or []):
+            for m, other in enumerate(res.related):
+                at = ("systems", i, "data_resources", k, "related", m)
+                if other == res.id:
+                    yield f.err(dep.id, at, f"resource {res.id} lists itself as related", "remove it", "catalog")
+                elif other not in keys:
+                    close = difflib.get_close_matches(other, keys, n=1)
+                    yield f.err(dep.id, at, f"no resource {other!r} in the catalog",
+                                f"did you mean {close[0]!r}?" if close else "use the key of a resource some system "
+                                "lists in data_resources", "unknown-ref")
+
+
+def data_copies_name_their_provider(f: CityFiles) -> Iterator[Diagnostic]:
+    """A copy (``copy_of``) names another department that lists the same resource as its own:
+    one key is one resource with one authoritative provider (T5)."""
+    originals: dict[str, set[str]] = {}
+    for dep, _, sys in f.systems():
+        for res in sys.data_resources or []:
+            if res.copy_of is None:
+                originals.setdefault(res.id, set()).add(dep.id)
+    for dep, i, sys in f.systems():
+        for k, res in enumerate(sys.data_resources or []):
+            if res.copy_of is None:
+                continue
+            at = ("systems", i, "data_resources", k, "copy_of")
+            if res.copy_of == dep.id:
+                yield f.err(dep.id, at, f"resource {res.id} is a copy of its own department's",
+                            "remove copy_of: the department provides it", "catalog")
+            elif not f.known_department(res.copy_of):
+                yield f.err(dep.id, at, f"no department {res.copy_of!r}", "use the id of the providing department",
+                            "unknown-ref")
+            elif res.copy_of not in originals.get(res.id, set()) and res.copy_of in f.departments:
+                holders = sorted(originals.get(res.id, set()))
+                yield f.err(dep.id, at, f"{res.copy_of} does not list {res.id} as its own"
+                            + (f" (it is provided by {', '.join(holders)})" if holders else " (nobody provides it)"),
+                            f"write copy_of: {holders[0]}" if holders else
+                            f"list {res.id} in one of {res.copy_of}'s systems without copy_of", "unknown-ref")
+
+
 def data_providers_exist(f: CityFiles) -> Iterator[Diagnostic]:
     """The provider of a data need (the requirement list filed under G6) is a department of the city."""
     for dep, i, sys in f.systems():
@@ -549,6 +631,9 @@ CHECKS: tuple[Check, ...] = (
     classified_not_public,
     platform_built_once,
     data_resources_listed_once,
+    data_resources_classified,
+    data_resources_related,
+    data_copies_name_their_provider,
     data_providers_exist,
     capacity_in_city_context,
     classified_volume_encrypted,

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from .. import creditcode
 from .model import CITY_FILE, DEPARTMENTS_DIR
 
 CITY_MODELINE = "# yaml-language-server: $schema=../../schemas/city.schema.json\n"
@@ -85,6 +86,7 @@ def department(i: int, systems: int, rng: random.Random, all_systems: dict[str, 
         "names": {"zh": f"第{i}局", "en": f"Bureau {i}"},
         "tier": "city" if i % 10 else "district",
         **({"district": f"第{i // 10}区"} if i % 10 == 0 else {}),
+        "credit_code": creditcode.make("210299", f"{90000000 + i:08d}"),  # synthetic, valid by GB 32100
         "quotas": {"vcpus": need[0] + 8, "ram_gb": need[1] + 16,
                    "volume_gb": 100 * sum(s["capacity"]["instances"] for s in syss) + 500,
                    "instances": sum(s["capacity"]["instances"] for s in syss) + 4},
@@ -131,11 +133,13 @@ def _system(i: int, j: int, sid: str, rng: random.Random, all_systems: dict[str,
                      else "standard", "ha": instances > 1},
     }
     system["data_resources"] = [{
-        "id": f"{sid}-records", "name": f"系统{i}-{j}业务数据", "fields": ["编号", "名称", "日期"],
+        "id": f"{sid}-records", "name": f"系统{i}-{j}业务数据", "abstract": f"系统{i}-{j}的业务记录",
+        "fields": [{"name": "编号", "type": "string"}, {"name": "名称", "type": "string"},
+                   {"name": "日期", "type": "date"}],
         "library": "department", "update_frequency": "daily", "format": "database",
-        "sharing": "not-shared" if classification == "classified" else "unconditional",
-        **({"legal_basis": "《中华人民共和国保守国家秘密法》"} if classification == "classified" else {}),
-        "open_data": public,
+        **({"sharing": "not-shared", "legal_basis": "《中华人民共和国保守国家秘密法》", "classified": True}
+           if classification == "classified" else {"sharing": "unconditional", "sharing_method": "exchange"}),
+        "open": "unconditional" if public else "not-open", "published": "2019-03-01",
     }]
     system["data_needs"] = []
     system["filing"] = {"project_id": f"GEN-{i:03d}-{j:02d}", "funding_kind": "om",

@@ -52,13 +52,20 @@ def _model_args(tp: Any) -> Iterator[type[BaseModel]]:
 
 
 _KNOWN_FIELDS = _all_fields(City, Department)
+#: fields of a data resource that the national format renamed: what to write instead
+_RENAMED = {"open_data": "a resource's open attribute is open: unconditional, conditional or not-open "
+                         "(open_data: true is open: unconditional)"}
 
 
 def _hint(err: dict[str, Any]) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
+    if "hint" in ctx:  # a custom error of the schema that says what to do
+        return str(ctx["hint"])
     if kind == "extra_forbidden":
         name = str(err["loc"][-1])
+        if name in _RENAMED:
+            return _RENAMED[name]
         close = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.75)
         return f"did you mean '{close[0]}'?" if close else "remove it; the schema has no such field"
     if kind == "missing":

@@ -16,6 +16,7 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PastDate,
@@ -24,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 
@@ -269,6 +271,28 @@ class DrPolicy(Strict):
     warm_max_rto_minutes: Positive = Field(default=240, le=MINUTES_MAX)
 
 
+def _web_address(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest.split("/")[0] or " " in value:
+        raise ValueError(f"{value!r} is not a web address such as https://data.example.gov.cn/")
+    return value
+
+
+WebAddress = Annotated[str, AfterValidator(_web_address), Field(description="An http or https address")]
+
+
+class OpenDataSite(Strict):
+    """The city's open-data site (T7): where the open catalog is published and harvested from."""
+
+    site: WebAddress = Field(description="The site's address; a data set's page is <site>dataset/<code>")
+    licence: WebAddress = Field(description="The licence the open resources are published under")
+
+    @field_validator("site")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
 class City(Strict):
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION,
                                 description="Registry schema version")
@@ -288,6 +312,8 @@ class City(Strict):
     pilot_departments: list[DeptId] = Field(
         default_factory=list, description="Departments of the migration pilot (T4.2)"
     )
+    open_data: OpenDataSite | None = Field(default=None, description="The open-data site (T7), for the open "
+                                                                     "catalog (jiyue catalog export --format dcat)")
 
     @model_validator(mode="after")
     def _complete(self) -> City:
@@ -302,14 +328,46 @@ class City(Strict):
 
 
 class Library(StrEnum):
-    """Which resource library a data resource belongs to (T5)."""
+    """The resource attribute (资源属性): which kind of catalog a data resource is listed in (T5).
+    It is the code's 类 (:mod:`jiyue.catalog.codes`)."""
 
-    base = "base"  # 基础信息资源库: population, legal persons, geography, macro-economy ...
-    thematic = "thematic"  # 主题信息资源库
-    department = "department"  # 部门信息资源库
+    base = "base"  # 基础信息资源: population, legal persons, geography, credit, e-licences
+    thematic = "thematic"  # 主题信息资源
+    department = "department"  # 部门信息资源
+
+
+class BaseLibrary(StrEnum):
+    """The five base libraries (基础信息资源库): the subject of a base resource, the code's 项 in
+    this order (01 to 05)."""
+
+    population = "population"  # 人口
+    legal_persons = "legal-persons"  # 法人单位
+    geography = "geography"  # 自然资源和空间地理
+    credit = "credit"  # 社会信用
+    licences = "licences"  # 电子证照
+
+
+class Theme(StrEnum):
+    """The thematic areas (主题信息资源): the subject of a thematic resource, the code's 项 in this
+    order (01 to 12)."""
+
+    public_service = "public-service"  # 公共服务
+    health = "health"  # 健康保障
+    social_security = "social-security"  # 社会保障
+    food_drug = "food-drug"  # 食品药品安全
+    work_safety = "work-safety"  # 安全生产
+    prices = "prices"  # 价格监管
+    energy = "energy"  # 能源安全
+    credit_system = "credit-system"  # 信用体系
+    urban_construction = "urban-construction"  # 城乡建设
+    community = "community"  # 社区治理
+    environment = "environment"  # 生态环保
+    emergency = "emergency"  # 应急维稳
 
 
 class UpdateFrequency(StrEnum):
+    """The update cycle (更新周期)."""
+
     realtime = "realtime"
     daily = "daily"
     weekly = "weekly"
@@ -320,6 +378,8 @@ class UpdateFrequency(StrEnum):
 
 
 class DataFormat(StrEnum):
+    """The resource format (信息资源格式)."""
+
     database = "database"
     file = "file"
     api = "api"
@@ -335,29 +395,97 @@ class SharingType(StrEnum):
     not_shared = "not-shared"
 
 
+class SharingMethod(StrEnum):
+    """How a shared resource reaches its users through the sharing platform (共享方式, T6)."""
+
+    api = "api"  # 接口调用
+    exchange = "exchange"  # 库表交换
+    file = "file"  # 文件下载
+    query = "query"  # 在线查询
+
+
+class OpenType(StrEnum):
+    """The open attribute (开放属性): whether the open-data site (T7) publishes the resource."""
+
+    unconditional = "unconditional"  # 无条件开放
+    conditional = "conditional"  # 有条件开放
+    not_open = "not-open"  # 不予开放
+
+
+class ItemType(StrEnum):
+    """The data type of an information item (信息项), after GB/T 21063.3's types."""
+
+    string = "string"  # 字符型 C
+    number = "number"  # 数值型 N
+    integer = "integer"  # 整型 I
+    float = "float"  # 浮点型 F
+    double = "double"  # 双精度型 B
+    currency = "currency"  # 货币型 Y
+    date = "date"  # 日期型 D
+    datetime = "datetime"  # 日期时间型 T
+    boolean = "boolean"  # 逻辑型 L
+    text = "text"  # 备注型 M
+    binary = "binary"  # 通用型 G (images, files)
+
+
 class FundingKind(StrEnum):
     construction = "construction"  # 建设经费
     om = "om"  # 运维经费
 
 
-class DataResource(Strict):
-    """One entry of the government information-resource catalog (政务信息资源目录, T5).
+def _typed_item(value: object) -> object:
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "item_untyped", "item '{name}' has no data type",
+            {"name": value, "hint": f"write it as {{name: {value}, type: string}} with its type, one of: "
+                                    + ", ".join(t.value for t in ItemType)})
+    return value
 
-    ``id`` is the catalog key: the same key in two departments means the same data is held twice
-    (a candidate for a base library). The sharing fields are optional so that an incomplete
-    sharing list is a *filing gap* reported by ``jiyue filing check``, not a broken registry.
+
+class DataItem(Strict):
+    """One information item (信息项) of a resource: its name and data type."""
+
+    name: str = Field(min_length=1, description="The item's name, as the catalog lists it")
+    type: ItemType = Field(description="The item's data type (数据类型)")
+
+
+TypedItem = Annotated[DataItem, BeforeValidator(_typed_item)]
+
+
+class DataResource(Strict):
+    """One entry of the government information-resource catalog (政务信息资源目录, T5), with the
+    core metadata of the national format (GB/T 21063.3; see docs/catalog.md).
+
+    ``id`` is the catalog key: one key is one resource city-wide, with one code. When several
+    departments hold it, one is its authoritative provider and the others say ``copy_of`` it.
+    The fields a department files (abstract, sharing, publication date) are optional, so that an
+    incomplete filing is a *filing gap* reported by ``jiyue filing check``, not a broken registry.
     """
 
     id: Ident
-    name: str = Field(min_length=1, description="Name of the resource, as the catalog lists it")
-    fields: list[str] = Field(default_factory=list, description="Data items (信息项)")
+    name: str = Field(min_length=1, description="Name of the resource (信息资源名称)")
+    abstract: str = Field(default="", description="What the resource holds (信息资源摘要); missing = not filed")
+    fields: list[TypedItem] = Field(default_factory=list, description="The information items (信息项)")
     library: Library
+    subject: str | None = Field(
+        default=None, description="For a base resource its base library, for a thematic one its theme "
+                                  "(the code's 项); none for a department resource")
+    subclass: int = Field(default=0, ge=0, le=99, description="The code's 细目, when the department divides "
+                                                              "its catalog further (0: not divided)")
     update_frequency: UpdateFrequency
     format: DataFormat
     sharing: SharingType | None = Field(default=None, description="Sharing type; missing = not filed")
     conditions: str = Field(default="", description="For conditional sharing: the conditions")
+    sharing_method: SharingMethod | None = Field(
+        default=None, description="How a shared resource is shared (共享方式); required when it is shared")
     legal_basis: str = Field(default="", description="For not-shared: the law or rule that says so")
-    open_data: bool = Field(default=False, description="Published on the open-data site (T7)")
+    open: OpenType = Field(default=OpenType.not_open, description="The open attribute (开放属性, T7)")
+    published: PastDate | None = Field(default=None, description="Publication date in the catalog (发布日期); "
+                                                                 "missing = not filed")
+    related: list[Ident] = Field(default_factory=list, description="Keys of related resources (关联资源)")
+    classified: bool = Field(default=False, description="The catalog entry itself is classified (涉密)")
+    copy_of: DeptId | None = Field(
+        default=None, description="This system holds a copy of another department's resource: that department")
 
 
 class DataNeed(Strict):

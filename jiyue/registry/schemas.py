@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .schema import City, Department
 
@@ -21,10 +22,23 @@ class IpamLock(BaseModel):
                     "addresses in the department's segments")
 
 
+class CatalogLock(BaseModel):
+    """catalog.lock.yaml: department id -> its number (the code's 目), resource key -> its code
+    (信息资源代码), and the withdrawn codes (code -> the key it had), never given again."""
+
+    model_config = ConfigDict(extra="forbid", title="CatalogLock")
+    departments: dict[str, int] = Field(default_factory=dict, description="Department id to its number, 1 to 999")
+    resources: dict[str, Annotated[str, StringConstraints(pattern=r"^[1-3][0-9]{11}$")]] = Field(
+        default_factory=dict, description="Resource key to its 12-digit code: 类 1, 项 2, 目 3, 细目 2, 顺序码 4")
+    withdrawn: dict[str, str] = Field(default_factory=dict,
+                                      description="A withdrawn code to the key it had; never given again")
+
+
 SCHEMAS: dict[str, type[BaseModel]] = {
     "city.schema.json": City,
     "department.schema.json": Department,
     "ipam-lock.schema.json": IpamLock,
+    "catalog-lock.schema.json": CatalogLock,
 }
 
 

@@ -115,6 +115,15 @@ def test_reordering_a_department_file_moves_nothing(tmp_path):
     assert _ports(after) == _ports(before)
 
 
+def _unrelate(d: dict[str, Any], gone: str) -> None:
+    """Drop the catalog's relations to the resources of ``gone`` (a relation names a resource that exists)."""
+    keys = {r["id"] for r in _system(d, gone).get("data_resources") or ()}
+    for s in d["systems"]:
+        for r in s.get("data_resources") or ():
+            if r.get("related"):
+                r["related"] = [k for k in r["related"] if k not in keys]
+
+
 def test_deleting_a_retired_system_takes_only_its_own_resources(tmp_path):
     root = _copy(tmp_path)
     gone = "finance-budget"  # the first system of the file: every other one came after it
@@ -127,6 +136,7 @@ def test_deleting_a_retired_system_takes_only_its_own_resources(tmp_path):
 
     _edit(root, retire_it)
     before = _graph(root)  # retired: built nowhere, its slot kept
+    _edit(root, lambda d: _unrelate(d, gone))
     _edit(root, lambda d: d.update(systems=[s for s in d["systems"] if s["id"] != gone]))
     after = _graph(root)
     assert _urns(after) == _urns(before)
@@ -140,6 +150,7 @@ def test_deleting_a_system_takes_only_its_own_resources(tmp_path):
     gone = "finance-treasury"
     _edit(root, lambda d: [s.update(depends_on=[x for x in s.get("depends_on") or () if x != gone])
                            for s in d["systems"]])
+    _edit(root, lambda d: _unrelate(d, gone))
     before = _graph(root)
     _edit(root, lambda d: d.update(systems=[s for s in d["systems"] if s["id"] != gone]))
     after = _graph(root)

@@ -203,8 +203,9 @@ def test_filing_gate_passes_a_registry_without_filing_data_and_blocks_incomplete
         return [m for m, _ in filing_gate.check_stack([r], Context(facts.stack(stack), facts))]
 
     assert found() == []  # no filing data anywhere in the registry: nothing to judge yet
-    resource = {"id": "x-records", "name": "x", "library": "department", "update_frequency": "daily",
-                "format": "database", "sharing": "conditional"}
+    resource = {"id": "x-records", "name": "x", "abstract": "x 的记录", "fields": [{"name": "编号", "type": "string"}],
+                "library": "department", "update_frequency": "daily", "format": "database", "sharing": "conditional",
+                "sharing_method": "exchange", "published": "2025-01-01"}
     _edit_system(mini_city, "d001", system.id, lambda s: s.update(
         filing={"project_id": "P-1", "funding_kind": "om"}, data_resources=[resource], data_needs=[]))
     msgs = found()

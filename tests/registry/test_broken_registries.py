@@ -141,6 +141,14 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
     ("unknown-data-provider", lambda d: sys0(d).__setitem__("data_needs", [{"resource": "population",
                                                                             "provider": "ghost"}]),
      "no department 'ghost'", "systems[0].data_needs[0].provider", "provider: ghost"),
+    ("thematic-without-subject", lambda d: sys0(d)["data_resources"][0].__setitem__("library", "thematic"),
+     "a thematic resource names its theme as subject", "systems[0].data_resources[0]", None),
+    ("unknown-related-resource", lambda d: sys0(d)["data_resources"][0].__setitem__("related", ["d001-s00-recrods"]),
+     "no resource 'd001-s00-recrods'", "systems[0].data_resources[0].related[0]", "d001-s00-recrods"),
+    ("copy-of-a-stranger", lambda d: sys0(d)["data_resources"].append(
+        {**sys0(d)["data_resources"][0], "id": "d002-s00-records", "copy_of": "d003"}),
+     "d003 does not list d002-s00-records as its own (it is provided by d002)",
+     "systems[0].data_resources[1].copy_of", "copy_of: d003"),
 ]
 
 # Breaking another file than d001's: (case id, file in the city, how to break its data, expected message
@@ -195,6 +203,9 @@ CASE_OF_CHECK = {
     "platform_built_once": "foreign-platform",
     "data_resources_listed_once": "duplicate-data-resource",
     "data_providers_exist": "unknown-data-provider",
+    "data_resources_classified": "thematic-without-subject",
+    "data_resources_related": "unknown-related-resource",
+    "data_copies_name_their_provider": "copy-of-a-stranger",
     "capacity_in_city_context": "unknown-flavor",
     "classified_volume_encrypted": "classified-unencrypted",
     "legacy_host_on_its_lan": "unknown-lan",

@@ -63,5 +63,7 @@ def test_the_catalog_names_each_provider_by_its_code():
     from jiyue.catalog import build_catalog
 
     model = load_city(DEFAULT_CITY)
-    entries = build_catalog(model).entries
-    assert entries and all(e.provider_code == model.departments[e.department].credit_code for e in entries)
+    resources = build_catalog(model).resources
+    assert resources and all(r.provider_code == model.departments[r.provider.department].credit_code
+                             for r in resources)
+    assert all(r.provider_code and creditcode.problem(r.provider_code) is None for r in resources)
