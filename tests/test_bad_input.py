@@ -105,6 +105,13 @@ CASES: list[tuple[str, Callable[[], None], list[str], list[str]]] = [
     ("slot-beyond-the-supernet", lambda: write("city/ipam.lock.yaml",
                                                "slots:\n  d000: 0\n  d001: 1\n  d002: 99999999\n  d003: 3\n"),
      ["validate", "--city", "city"], ["city/ipam.lock.yaml:4", "slots.d002"]),
+    ("duplicate-resource-code", lambda: write("city/catalog.lock.yaml", "resources:\n"
+                                              "  d000-s00-records: '301001000001'\n"
+                                              "  d000-s01-records: '301001000001'\n"),
+     ["catalog", "codes", "--city", "city", "--update-lock"], ["city/catalog.lock.yaml:3",
+                                                               "resources.d000-s01-records", "already"]),
+    ("untyped-item", lambda: replace(DEP, r"^(\s*)- name: 编号\n\s*type: string$", r"\1- 编号"),
+     ["catalog", "export", "--city", "city", "--format", "json"], [DEP, ".fields[0]", "has no data type"]),
     # waivers as strict as the registry
     ("duplicate-expires", lambda: write("w.yaml", WAIVER.format(justification="ok", expires="2030-01-01")
                                         + "    expires: 2031-01-01\n"),
@@ -115,6 +122,10 @@ CASES: list[tuple[str, Callable[[], None], list[str], list[str]]] = [
     ("output-in-missing-folder", lambda: None,
      ["catalog", "export", "--city", "city", "--format", "csv", "--output", "nodir/catalog.csv"],
      ["--output", "nodir/catalog.csv"]),
+    ("xlsx-to-stdout", lambda: None, ["catalog", "export", "--city", "city", "--format", "xlsx"],
+     ["--output", "binary"]),
+    ("catalog-diff-unknown-base", lambda: None, ["catalog", "diff", "--base", "nope", "--city", "city"],
+     ["--base", "nope"]),
     ("output-onto-folder", lambda: Path("adir").mkdir(),
      ["policy", "check", "--city", "city", "--output", "adir"], ["--output", "adir", "folder"]),
     ("audit-report-onto-folder", lambda: Path("adir").mkdir(),
