@@ -63,13 +63,15 @@ def catalog_export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout "
                                                 "(xlsx needs it).")] = None,
 ) -> None:
-    """The city catalog in the national format (《政务信息资源目录编制指南》, GB/T 21063.3): every
-    resource once, with its code, provider and provider code, abstract, format, typed items,
-    sharing and open attributes, update cycle, publication date, related codes and secrecy;
-    the sharing matrix (provider x consumer); the cross-checks (a need nobody provides, "not
-    shared" data another department needs, data held by several departments, a need across the
-    zones, a classified entry marked open). --format dcat: the open resources as a DCAT catalog,
-    for the open-data site and the portals that harvest it (city.yaml's open_data names the site).
+    """The city catalog in the national format, its open part as DCAT.
+
+    The layout of the 《政务信息资源目录编制指南》 and GB/T 21063.3: every resource once, with its code,
+    provider and provider code, abstract, format, typed items, sharing and open attributes,
+    update cycle, publication date, related codes and secrecy; the sharing matrix (provider x
+    consumer); the cross-checks (a need nobody provides, "not shared" data another department
+    needs, data held by several departments, a need across the zones, a classified entry marked
+    open). --format dcat: the open resources as a DCAT catalog, for the open-data site and the
+    portals that harvest it (city.yaml's open_data names the site).
     """
     output_option(output)
     if fmt is ExportFormat.xlsx and output is None:
@@ -142,10 +144,13 @@ def catalog_codes_cmd(
         "--update-lock", help=f"Pin the new codes (and renumber reclassified resources) in {LOCK_FILE}.")] = False,
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
-    """Every resource's code (信息资源代码: 类 项 目 细目, then a 4-digit sequence) and which are
-    new or renumbered. Codes are pinned in catalog.lock.yaml beside the registry: adding,
-    removing, reordering or editing a resource never renumbers another; only a change of its
-    classification gives it a new code (the old one is withdrawn, never given again)."""
+    """Every resource's code (信息资源代码), and which are new or renumbered.
+
+    A code is 类 项 目 细目, then a 4-digit sequence (docs/catalog.md). Codes are pinned in
+    catalog.lock.yaml beside the registry: adding, removing, reordering or editing a resource
+    never renumbers another; only a change of its classification gives it a new code (the old
+    one is withdrawn, never given again).
+    """
     model = load(city, fmt)
     plan = catalog_codes(model)
     if plan.errors:
@@ -180,9 +185,12 @@ def catalog_diff(
     city: CityOption = None,  # type: ignore[assignment]
     fmt: Annotated[TextJson, typer.Option("--format", help="text, or json for tools.")] = TextJson.text,
 ) -> None:
-    """The catalog's maintenance record between two registry versions: the resources added,
-    changed (which core metadata, from what to what) and withdrawn. JSON: {"added", "changed",
-    "withdrawn"}. Exits 0 (a changed catalog is not a finding); 2 for bad input."""
+    """The catalog's maintenance record between two registry versions.
+
+    The resources added, changed (which core metadata, from what to what) and withdrawn. JSON:
+    {"added", "changed", "withdrawn"}. Exits 0 (a changed catalog is not a finding); 2 for bad
+    input.
+    """
     city_dir = city or DEFAULT_CITY
     new = load(city_dir, fmt)
     with tempfile.TemporaryDirectory(prefix="jiyue-catalog-diff-") as tmp:
