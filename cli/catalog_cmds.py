@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from jiyue.catalog import Catalog, build_catalog, catalog_codes, filing_status
-from jiyue.catalog.codes import LOCK_FILE, parts, write_lock
+from jiyue.catalog import Catalog, FilingContext, build_catalog, catalog_codes, filing_status
+from jiyue.catalog.codes import LOCK_FILE, CodePlan, parts, write_lock
 from jiyue.catalog.dcat import published, to_dcat
 from jiyue.catalog.diff import compare, diff_text
 from jiyue.catalog.layout import to_csv, to_json, to_xlsx
-from jiyue.registry import DEFAULT_CITY
+from jiyue.registry import DEFAULT_CITY, CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
 
@@ -79,7 +79,8 @@ def catalog_export(
                     markup=False)
         exit_with(ExitStatus.BAD_INPUT)
     model = load(city, fmt if fmt in (ExportFormat.json, ExportFormat.dcat) else None)
-    cat = build_catalog(model)
+    codes = _codes(model)
+    cat = build_catalog(model, codes)
     text: str | bytes
     if fmt is ExportFormat.json:
         text = json.dumps(to_json(cat), ensure_ascii=False, indent=2) + "\n"
@@ -94,6 +95,11 @@ def catalog_export(
                         "{site: https://..., licence: https://...} to publish the open catalog", style="red",
                         markup=False)
             exit_with(ExitStatus.BAD_INPUT)
+        if not codes.locked:
+            err().print(f"{model.root / LOCK_FILE}: no such file: the open catalog publishes pinned codes only (a "
+                        "harvester keeps them as identifiers); run `jiyue catalog codes --update-lock` first",
+                        style="red", markup=False)
+            exit_with(ExitStatus.BAD_INPUT)
         text = json.dumps(to_dcat(cat, site), ensure_ascii=False, indent=2) + "\n"
         uncoded = [r.key for r in cat.resources if r.open != "not-open" and not r.classified and r.code is None]
         err().print(f"{len(published(cat))} open data set(s) in the DCAT catalog"
@@ -106,6 +112,18 @@ def catalog_export(
         _print_summary(cat)
         return
     write_output(text, output)
+
+
+def _codes(model: CityModel) -> CodePlan:
+    """The catalog's codes, or exit 2 with the lock file's errors (nothing is published from a
+    broken lock)."""
+    plan = catalog_codes(model)
+    if plan.errors:
+        print_diagnostics(plan.errors)
+        err().print(f"{len(plan.errors)} error(s) in {model.root / LOCK_FILE}; nothing was written.", style="bold red",
+                    markup=False)
+        exit_with(ExitStatus.BAD_INPUT)
+    return plan
 
 
 def _html_rows(cat: Catalog) -> list[dict]:
@@ -152,10 +170,7 @@ def catalog_codes_cmd(
     one is withdrawn, never given again).
     """
     model = load(city, fmt)
-    plan = catalog_codes(model)
-    if plan.errors:
-        print_diagnostics(plan.errors)
-        exit_with(ExitStatus.BAD_INPUT)
+    plan = _codes(model)
     if update_lock:
         path = write_lock(model.root, plan)
         err().print(f"pinned {len(plan.new)} new code(s) and renumbered {len(plan.renumbered)} in {path}"
@@ -164,10 +179,10 @@ def catalog_codes_cmd(
     if fmt is TextJson.json:
         print_json({"codes": plan.codes, "new": plan.new,
                     "renumbered": {k: {"from": a, "to": b} for k, (a, b) in plan.renumbered.items()},
-                    "withdrawn": plan.withdrawn, "departments": plan.departments})
+                    "withdrawn": plan.withdrawn_after, "departments": plan.departments})
         return
     t = Table(title=f"Resource codes ({len(plan.codes)}; {len(plan.new)} new, {len(plan.renumbered)} renumbered"
-                    f", {len(plan.withdrawn)} withdrawn)")
+                    f", {len(plan.withdrawn_after)} withdrawn)")
     for col in ("code", "类", "项", "目", "细目", "顺序码", "resource", ""):
         t.add_column(col)
     for key, code in sorted(plan.codes.items(), key=lambda kv: kv[1]):
@@ -188,18 +203,22 @@ def catalog_diff(
     """The catalog's maintenance record between two registry versions.
 
     The resources added, changed (which core metadata, from what to what) and withdrawn. JSON:
-    {"added", "changed", "withdrawn"}. Exits 0 (a changed catalog is not a finding); 2 for bad
-    input.
+    {"added", "changed", "withdrawn", "reused"}. Exits 0 for a changed catalog, 1 when a code
+    that named another resource in the base (or was withdrawn there) names a resource now, 2 for
+    bad input.
     """
     city_dir = city or DEFAULT_CITY
     new = load(city_dir, fmt)
     with tempfile.TemporaryDirectory(prefix="jiyue-catalog-diff-") as tmp:
         old = load_base(base, city_dir, Path(tmp))
-        result = compare(build_catalog(old), build_catalog(new))
+        old_codes = _codes(old)
+        result = compare(build_catalog(old, old_codes), build_catalog(new, _codes(new)), old_codes.withdrawn_after)
     if fmt is TextJson.json:
         print_json(result.model_dump())
     else:
         out().print(diff_text(result), markup=False)
+    if result.reused:
+        exit_with(ExitStatus.FINDINGS)
 
 
 @filing_app.command("check")
@@ -216,7 +235,7 @@ def filing_check(
         err().print(f"--department: no department {department!r} in {model.root} "
                     f"(one of: {', '.join(sorted(model.departments)[:6])} …)", style="red")
         exit_with(ExitStatus.BAD_INPUT)
-    statuses = filing_status(model, department)
+    statuses = filing_status(model, department, FilingContext.of(model, _codes(model)))
     bad = [s for s in statuses if s.in_scope and not s.complete]
     if fmt is TextJson.json:
         print_json({"complete": not bad, "systems": [s.model_dump() for s in statuses]})

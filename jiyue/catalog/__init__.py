@@ -58,9 +58,9 @@ class FilingContext:
     codes: CodePlan
 
     @classmethod
-    def of(cls, model: CityModel) -> FilingContext:
+    def of(cls, model: CityModel, codes: CodePlan | None = None) -> FilingContext:
         return cls(credit_code={d.id: d.credit_code for d in model.departments.values()},
-                   department_of=dict(model.department_of), codes=catalog_codes(model))
+                   department_of=dict(model.department_of), codes=codes or catalog_codes(model))
 
 
 def filing_gaps(system: System, context: FilingContext | None = None) -> list[Gap]:
@@ -114,8 +114,9 @@ def filing_gaps(system: System, context: FilingContext | None = None) -> list[Ga
     return gaps
 
 
-def filing_status(model: CityModel, department: str | None = None) -> list[FilingStatus]:
-    context = FilingContext.of(model)
+def filing_status(model: CityModel, department: str | None = None,
+                  context: FilingContext | None = None) -> list[FilingStatus]:
+    context = context or FilingContext.of(model)
     out = []
     for dep in model.departments.values():
         if department and dep.id != department:
@@ -173,7 +174,6 @@ class Resource(BaseModel):
     related: list[str]  # keys
     classified: bool
     copies: list[Holding]  # other departments' copies
-    contested: bool  # more than one holder lists it without copy_of: the registry must choose
 
     @property
     def holdings(self) -> list[Holding]:
@@ -260,11 +260,9 @@ def _holders(model: CityModel) -> dict[str, list[tuple[Any, System, Any]]]:
 
 
 def _authority(held: list[tuple[Any, System, Any]]) -> tuple[Any, System, Any]:
-    """The authoritative provider of a key: the one holder that is not a copy. When several are
-    not (the cross-checks say so), the one the copies name most, then the first."""
-    originals = [h for h in held if h[2].copy_of is None]
-    named = [h[2].copy_of for h in held if h[2].copy_of is not None]
-    return max(originals or held, key=lambda h: named.count(h[0].id))  # the first of the most named
+    """The authoritative provider of a key: its first entry that is not a copy (validate makes
+    sure one department alone has such entries)."""
+    return next((h for h in held if h[2].copy_of is None), held[0])
 
 
 def catalog_codes(model: CityModel) -> CodePlan:
@@ -286,8 +284,7 @@ def build_catalog(model: CityModel, codes: CodePlan | None = None) -> Catalog:
             sharing_method=r.sharing_method.value if r.sharing_method else None, legal_basis=r.legal_basis,
             open=r.open.value, published=r.published.isoformat() if r.published else None, related=list(r.related),
             classified=r.classified,
-            copies=[Holding(department=d.id, system=x.id, zone=x.zone.value) for d, x, _ in held if x is not s],
-            contested=sum(1 for h in held if h[2].copy_of is None) > 1))
+            copies=[Holding(department=d.id, system=x.id, zone=x.zone.value) for d, x, _ in held if x is not s]))
     needs = [Need(key=n.resource, department=dep.id, system=s.id, zone=s.zone.value, provider=n.provider,
                   purpose=n.purpose)
              for dep in model.departments.values() for s in dep.systems if s.retirement is None
@@ -340,10 +337,7 @@ def derive(city: str, city_name: str, resources: list[Resource], needs: list[Nee
             copies = ", ".join(sorted({f"{h.department} ({h.system})" for h in r.copies}))
             find("held-by-several", r.key, set(deps),
                  f"{r.key} is held by {len(deps)} departments: {r.provider.department} provides it, "
-                 f"copies in {copies}"
-                 + ("" if not r.contested else
-                    f"; several claim to provide it: mark the others' entries copy_of "
-                    f"{r.provider.department}, or choose the provider with the catalog office"))
+                 f"copies in {copies} (a candidate for the sharing platform instead of copies)")
         if r.classified and r.open != OpenType.not_open.value:
             find("classified-open", r.key, {r.provider.department},
                  f"{r.key} is a classified entry (涉密) but marked open ({r.open}): a classified resource is "

@@ -98,6 +98,12 @@ class CodePlan:
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.error]
 
+    @property
+    def withdrawn_after(self) -> dict[str, str]:
+        """The withdrawn codes once the lock is updated: the resources gone, and the former codes
+        of the renumbered ones."""
+        return {**self.withdrawn, **{old: key for key, (old, _new) in self.renumbered.items()}}
+
     def current(self, key: str) -> str | None:
         """The code the catalog may publish for ``key``: pinned and still matching, else None. A
         registry without a lock file has not begun pinning (a generated one, a new city): its
@@ -200,7 +206,9 @@ def plan_codes(root: Path, wanted: Iterable[Wanted], departments: Iterable[str])
     used: dict[str, int] = {}  # classification code -> highest sequence used, pinned or withdrawn
     for code in [*lock.resources.values(), *lock.withdrawn]:
         used[code[:PREFIX_LENGTH]] = max(used.get(code[:PREFIX_LENGTH], 0), int(code[PREFIX_LENGTH:]))
-    returning = {key: code for code, key in lock.withdrawn.items()}
+    returning: dict[str, list[str]] = {}  # key -> its withdrawn codes
+    for code, key in lock.withdrawn.items():
+        returning.setdefault(key, []).append(code)
     wanted = list(wanted)
     present = {w.key for w in wanted}
     plan = CodePlan(departments=numbers, codes={}, pinned={k: c for k, c in lock.resources.items() if k in present},
@@ -219,8 +227,8 @@ def plan_codes(root: Path, wanted: Iterable[Wanted], departments: Iterable[str])
         if pinned is not None and pinned[:PREFIX_LENGTH] == prefix:
             plan.codes[w.key] = pinned
             continue
-        back = returning.get(w.key)
-        if pinned is None and back is not None and back[:PREFIX_LENGTH] == prefix:
+        back = next((c for c in returning.get(w.key, ()) if c[:PREFIX_LENGTH] == prefix), None)
+        if back is not None:  # it had a code of this classification before: it gets it back
             code = back
             del plan.withdrawn[back]
         else:
@@ -255,9 +263,7 @@ def plan_codes(root: Path, wanted: Iterable[Wanted], departments: Iterable[str])
 
 def write_lock(root: Path, plan: CodePlan) -> Path:
     """Pin the plan: every department's number, every resource's code (renumbered ones withdrawn)."""
-    withdrawn = dict(plan.withdrawn)
-    for key, (old, _new) in plan.renumbered.items():
-        withdrawn[old] = key
+    withdrawn = plan.withdrawn_after
     data = {
         "departments": dict(sorted(plan.departments.items(), key=lambda kv: kv[1])),
         "resources": dict(sorted(plan.codes.items(), key=lambda kv: kv[1])),

@@ -4,7 +4,8 @@ provincial or the national portal) harvests from the city's open-data site.
 One ``dcat:Dataset`` per open resource that has its code (a classified entry is never in it,
 whatever it says), with its publisher (the provider, identified by its unified social credit
 code), issue date, update frequency (Dublin Core's frequency vocabulary), keywords, related data
-sets and one ``dcat:Distribution`` (the data set's page on the site, its format and licence).
+sets and one ``dcat:Distribution`` (the data set's page on the site, its format and licence;
+no media type is guessed: the site's page says how to get the data).
 The ``@context`` is inline, so nothing is fetched when the document is read.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry.schema import DataFormat, OpenDataSite, OpenType, UpdateFrequency
+from ..registry.schema import OpenDataSite, OpenType, UpdateFrequency
 from . import Catalog, Resource
 from .layout import FORMAT, LIBRARY, SUBJECT, _label
 
@@ -27,10 +28,6 @@ FREQUENCY = {
     UpdateFrequency.realtime: "continuous", UpdateFrequency.daily: "daily", UpdateFrequency.weekly: "weekly",
     UpdateFrequency.monthly: "monthly", UpdateFrequency.quarterly: "quarterly", UpdateFrequency.yearly: "annual",
     UpdateFrequency.irregular: "irregular",
-}
-MEDIA_TYPE = {
-    DataFormat.database: "text/csv", DataFormat.file: "application/octet-stream", DataFormat.api: "application/json",
-    DataFormat.spatial: "application/geo+json", DataFormat.document: "application/pdf",
 }
 ACCESS = "http://publications.europa.eu/resource/authority/access-right/"
 
@@ -70,8 +67,6 @@ def to_dcat(catalog: Catalog, site: OpenDataSite) -> dict[str, Any]:
                 "@id": f"{uri}/distribution", "@type": "dcat:Distribution",
                 "dct:title": _zh(f"{r.name}（{_label(FORMAT, r.format)}）"),
                 "dcat:accessURL": {"@id": uri},
-                "dcat:mediaType": {"@id": "https://www.iana.org/assignments/media-types/"
-                                          + MEDIA_TYPE[DataFormat(r.format)]},
                 "dct:format": _label(FORMAT, r.format),
                 "dct:license": {"@id": site.licence},
             }],

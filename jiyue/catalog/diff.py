@@ -36,10 +36,19 @@ class Changed(Entry):
     changes: list[Change]
 
 
+class Reuse(BaseModel):
+    """A code that named another resource in the base: a published identifier given twice."""
+
+    code: str
+    before: str
+    after: str
+
+
 class CatalogDiff(BaseModel):
     added: list[Entry]
     withdrawn: list[Entry]
     changed: list[Changed]
+    reused: list[Reuse]
 
     @property
     def empty(self) -> bool:
@@ -50,7 +59,10 @@ def _entry(r: Resource) -> dict[str, Any]:
     return {"key": r.key, "code": r.code, "name": r.name, "provider": r.provider.department}
 
 
-def compare(base: Catalog, new: Catalog) -> CatalogDiff:
+def compare(base: Catalog, new: Catalog, base_withdrawn: dict[str, str] | None = None) -> CatalogDiff:
+    """The catalog ``new`` against ``base``; ``base_withdrawn`` (code -> key) are the base lock's
+    withdrawn codes, which no resource may take either."""
+    owner = {**(base_withdrawn or {}), **{r.code: r.key for r in base.resources if r.code}}
     old_by_key = {r.key: r for r in base.resources}
     new_by_key = {r.key: r for r in new.resources}
     changed = []
@@ -66,6 +78,8 @@ def compare(base: Catalog, new: Catalog) -> CatalogDiff:
         added=[Entry(**_entry(r)) for k, r in new_by_key.items() if k not in old_by_key],
         withdrawn=[Entry(**_entry(r)) for k, r in old_by_key.items() if k not in new_by_key],
         changed=changed,
+        reused=[Reuse(code=r.code, before=owner[r.code], after=r.key) for r in new.resources
+                if r.code and owner.get(r.code, r.key) != r.key],
     )
 
 
@@ -78,9 +92,11 @@ def _show(value: Any) -> str:
 def diff_text(d: CatalogDiff) -> str:
     """The maintenance record as text: one line per resource added or withdrawn, and per changed
     resource a line per field (lists of items as what was added and removed)."""
+    lines = [f"code {u.code} named {u.before} in the base and names {u.after} now: a code is given once, ever "
+             "(restore the base's lock entries)" for u in d.reused]
     if d.empty:
-        return "the catalog is unchanged"
-    lines = [f"{len(d.added)} added, {len(d.changed)} changed, {len(d.withdrawn)} withdrawn"]
+        return "\n".join([*lines, "the catalog is unchanged"])
+    lines.append(f"{len(d.added)} added, {len(d.changed)} changed, {len(d.withdrawn)} withdrawn")
     for e in d.added:
         lines.append(f"+ {e.code or '(no code yet)'}  {e.key}  {e.name}  ({e.provider})")
     for e in d.withdrawn:

@@ -57,7 +57,7 @@ NATIONAL = ("信息资源分类", "信息资源名称", "信息资源代码", "�
             "信息资源格式", "信息项名称", "数据类型", "共享类型", "共享条件", "共享方式", "不予共享依据", "开放属性",
             "更新周期", "发布日期", "关联资源代码", "涉密属性")
 #: what the city's catalog adds so that a row reads back into its resource
-CITY = ("资源键", "提供方部门", "提供方系统", "提供方网络", "细目", "副本", "关联资源键", "提供方待定")
+CITY = ("资源键", "提供方部门", "提供方系统", "提供方网络", "细目", "副本", "关联资源键")
 COLUMNS = NATIONAL + CITY
 NEED_COLUMNS = ("需求方", "需求方系统", "需求方网络", "资源键", "信息资源代码", "期望提供方", "用途")
 ITEM_COLUMNS = ("资源键", "信息资源代码", "信息项名称", "数据类型")
@@ -107,7 +107,7 @@ def row(catalog: Catalog, r: Resource) -> dict[str, Any]:
         "发布日期": r.published or "", "关联资源代码": catalog.related_codes(r), "涉密属性": CLASSIFIED[r.classified],
         "资源键": r.key, "提供方部门": r.provider.department, "提供方系统": r.provider.system,
         "提供方网络": r.provider.zone, "细目": r.subclass, "副本": [_holding(h) for h in r.copies],
-        "关联资源键": list(r.related), "提供方待定": r.contested,
+        "关联资源键": list(r.related),
     }
 
 
@@ -142,7 +142,6 @@ def resource_from_row(values: dict[str, Any]) -> Resource:
         published=values["发布日期"] or None, related=list(values["关联资源键"]),
         classified=_back({True: "涉密", False: "非涉密"}, "涉密属性")(values["涉密属性"]) is True,
         copies=[Holding(department=c["部门"], system=c["系统"], zone=c["网络"]) for c in values["副本"]],
-        contested=bool(values["提供方待定"]),
     )
 
 
@@ -193,8 +192,6 @@ def _uncell(column: str, value: Any) -> Any:
     if column == "副本":
         return [dict(zip(("部门", "系统", "网络"), part.split("/"), strict=True)) for part in text.split(SEP)] \
             if text else []
-    if column == "提供方待定":
-        return text == "是"
     return text
 
 
@@ -225,6 +222,9 @@ def to_xlsx(catalog: Catalog) -> bytes:
             cell.font, cell.fill = bold, head
         for values in rows:
             ws.append(values)
+            for cell in ws[ws.max_row]:
+                if cell.data_type == "f":  # text that starts with "=" is text here, never a formula
+                    cell.data_type = "s"
         ws.freeze_panes = "B2"
         for col in ws.columns:
             width = max(len(str(c.value or "")) for c in col[:200])

@@ -375,30 +375,43 @@ def data_resources_related(f: CityFiles) -> Iterator[Diagnostic]:
 
 
 def data_copies_name_their_provider(f: CityFiles) -> Iterator[Diagnostic]:
-    """A copy (``copy_of``) names another department that lists the same resource as its own:
-    one key is one resource with one authoritative provider (T5)."""
-    originals: dict[str, set[str]] = {}
-    for dep, _, sys in f.systems():
-        for res in sys.data_resources or []:
-            if res.copy_of is None:
-                originals.setdefault(res.id, set()).add(dep.id)
+    """One key is one resource with one authoritative provider (T5): one department lists it as
+    its own in a live system, and every other department's entry says ``copy_of`` that one."""
+    originals: dict[str, dict[str, tuple[str, int, int]]] = {}  # key -> department -> its first entry
     for dep, i, sys in f.systems():
+        if sys.retirement is not None:
+            continue
+        for k, res in enumerate(sys.data_resources or []):
+            if res.copy_of is None:
+                originals.setdefault(res.id, {}).setdefault(dep.id, (dep.id, i, k))
+    for key, holders in originals.items():
+        first, *others = holders.values()
+        for dep_id, i, k in others:
+            yield f.err(dep_id, ("systems", i, "data_resources", k, "id"),
+                        f"{key} is also provided by {first[0]} ({f.sources[first[0]].name}:"
+                        f"{f.sources[first[0]].line('systems', first[1], 'data_resources', first[2], 'id')})",
+                        f"one department provides a resource: if this is a copy, write copy_of: {first[0]}; "
+                        "if not, agree the provider with the catalog office", "catalog")
+    for dep, i, sys in f.systems():
+        if sys.retirement is not None:
+            continue
         for k, res in enumerate(sys.data_resources or []):
             if res.copy_of is None:
                 continue
             at = ("systems", i, "data_resources", k, "copy_of")
+            provider = next(iter(originals.get(res.id, {})), None)
             if res.copy_of == dep.id:
                 yield f.err(dep.id, at, f"resource {res.id} is a copy of its own department's",
                             "remove copy_of: the department provides it", "catalog")
             elif not f.known_department(res.copy_of):
                 yield f.err(dep.id, at, f"no department {res.copy_of!r}", "use the id of the providing department",
                             "unknown-ref")
-            elif res.copy_of not in originals.get(res.id, set()) and res.copy_of in f.departments:
-                holders = sorted(originals.get(res.id, set()))
-                yield f.err(dep.id, at, f"{res.copy_of} does not list {res.id} as its own"
-                            + (f" (it is provided by {', '.join(holders)})" if holders else " (nobody provides it)"),
-                            f"write copy_of: {holders[0]}" if holders else
-                            f"list {res.id} in one of {res.copy_of}'s systems without copy_of", "unknown-ref")
+            elif res.copy_of in f.departments and res.copy_of not in originals.get(res.id, {}):
+                yield f.err(dep.id, at, f"{res.copy_of} does not list {res.id} as its own in a live system"
+                            + (f" (it is provided by {provider})" if provider else " (nobody provides it)"),
+                            f"write copy_of: {provider}" if provider else
+                            f"list {res.id} in one of {res.copy_of}'s live systems without copy_of, or make this "
+                            "entry the original (remove copy_of)", "unknown-ref")
 
 
 def data_providers_exist(f: CityFiles) -> Iterator[Diagnostic]:

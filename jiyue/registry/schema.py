@@ -433,6 +433,17 @@ class FundingKind(StrEnum):
     om = "om"  # 运维经费
 
 
+def _printable(value: str) -> str:
+    bad = sorted({f"U+{ord(c):04X}" for c in value if ord(c) < 32 and c not in "\n\t" or ord(c) == 127})
+    if bad:
+        raise ValueError(f"contains the control character(s) {', '.join(bad)}: write the text without them")
+    return value
+
+
+#: text the catalog publishes (in a workbook, on a web page): no control characters
+Text = Annotated[str, AfterValidator(_printable)]
+
+
 def _typed_item(value: object) -> object:
     if isinstance(value, str):
         raise PydanticCustomError(
@@ -445,7 +456,7 @@ def _typed_item(value: object) -> object:
 class DataItem(Strict):
     """One information item (信息项) of a resource: its name and data type."""
 
-    name: str = Field(min_length=1, description="The item's name, as the catalog lists it")
+    name: Text = Field(min_length=1, description="The item's name, as the catalog lists it")
     type: ItemType = Field(description="The item's data type (数据类型)")
 
 
@@ -463,8 +474,8 @@ class DataResource(Strict):
     """
 
     id: Ident
-    name: str = Field(min_length=1, description="Name of the resource (信息资源名称)")
-    abstract: str = Field(default="", description="What the resource holds (信息资源摘要); missing = not filed")
+    name: Text = Field(min_length=1, description="Name of the resource (信息资源名称)")
+    abstract: Text = Field(default="", description="What the resource holds (信息资源摘要); missing = not filed")
     fields: list[TypedItem] = Field(default_factory=list, description="The information items (信息项)")
     library: Library
     subject: str | None = Field(
@@ -475,10 +486,10 @@ class DataResource(Strict):
     update_frequency: UpdateFrequency
     format: DataFormat
     sharing: SharingType | None = Field(default=None, description="Sharing type; missing = not filed")
-    conditions: str = Field(default="", description="For conditional sharing: the conditions")
+    conditions: Text = Field(default="", description="For conditional sharing: the conditions")
     sharing_method: SharingMethod | None = Field(
         default=None, description="How a shared resource is shared (共享方式); required when it is shared")
-    legal_basis: str = Field(default="", description="For not-shared: the law or rule that says so")
+    legal_basis: Text = Field(default="", description="For not-shared: the law or rule that says so")
     open: OpenType = Field(default=OpenType.not_open, description="The open attribute (开放属性, T7)")
     published: PastDate | None = Field(default=None, description="Publication date in the catalog (发布日期); "
                                                                  "missing = not filed")

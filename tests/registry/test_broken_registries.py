@@ -147,7 +147,7 @@ DATA_CASES: list[tuple[str, Any, str, str, str | None]] = [
      "no resource 'd001-s00-recrods'", "systems[0].data_resources[0].related[0]", "d001-s00-recrods"),
     ("copy-of-a-stranger", lambda d: sys0(d)["data_resources"].append(
         {**sys0(d)["data_resources"][0], "id": "d002-s00-records", "copy_of": "d003"}),
-     "d003 does not list d002-s00-records as its own (it is provided by d002)",
+     "d003 does not list d002-s00-records as its own in a live system (it is provided by d002)",
      "systems[0].data_resources[1].copy_of", "copy_of: d003"),
 ]
 

@@ -61,23 +61,29 @@ def test_one_key_is_one_resource_with_its_copies_and_the_matrix_uses_the_named_h
         {"resource": "enterprise-info", "provider": "d002"}))
     cat = build_catalog(load_city(mini_city))
     (r,) = [r for r in cat.resources if r.key == "enterprise-info"]
-    assert r.provider.department == "d001" and [c.department for c in r.copies] == ["d002"] and not r.contested
+    assert r.provider.department == "d001" and [c.department for c in r.copies] == ["d002"]
     several = [f for f in cat.findings if f.check == "held-by-several"]
     assert [(f.key, f.departments) for f in several] == [("enterprise-info", ["d001", "d002"])]
-    assert "d001 provides it, copies in d002" in several[0].message and "claim" not in several[0].message
+    assert "d001 provides it, copies in d002" in several[0].message
     links = {(link.provider, link.consumer): link.keys for link in cat.sharing_matrix}
     assert links[("d002", "d003")] == ["enterprise-info"]  # the need named d002, which holds a copy
     assert ("d001", "d003") not in links
 
 
-def test_two_departments_claiming_one_resource_is_a_finding(mini_city, edit_department):
+def test_two_departments_claiming_one_resource_is_an_error_at_the_second(mini_city, edit_department, cli):
     for dep in ("d001", "d002"):
-        edit_department(dep, lambda d: d["systems"][0]["data_resources"].append(_res("enterprise-info")))
-    cat = build_catalog(load_city(mini_city))
-    (r,) = [r for r in cat.resources if r.key == "enterprise-info"]
-    assert r.contested and r.provider.department == "d001"
-    (f,) = [f for f in cat.findings if f.check == "held-by-several"]
-    assert "mark the others' entries copy_of d001" in f.message
+        path = edit_department(dep, lambda d: d["systems"][0]["data_resources"].append(_res("enterprise-info")))
+    result = cli("validate", "--city", mini_city)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    (line,) = [ln for ln in result.stderr.splitlines() if "enterprise-info is also provided by d001" in ln]
+    assert f"{path.name}:" in line and ".data_resources[1].id:" in line and "write copy_of: d001" in line
+
+
+def test_two_systems_of_one_department_hold_one_resource(mini_city, edit_department):
+    edit_department("d001", lambda d: [s["data_resources"].append(_res("enterprise-info")) for s in d["systems"][:2]])
+    (r,) = [r for r in build_catalog(load_city(mini_city)).resources if r.key == "enterprise-info"]
+    assert (r.provider.department, r.provider.system) == ("d001", "d001-s00")
+    assert [(c.department, c.system) for c in r.copies] == [("d001", "d001-s01")]
 
 
 def test_filing_gaps_each_kind(mini_city, edit_department, cli):

@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
+from openpyxl import load_workbook
 from rdflib import RDF, XSD, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF
 
 from jiyue.catalog import build_catalog, catalog_codes
 from jiyue.catalog.codes import LOCK_FILE, parts
+from jiyue.catalog.layout import from_json, from_xlsx
 from jiyue.registry import load_city
 from jiyue.status import ExitStatus
 
@@ -186,9 +188,21 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
+#: every code ever pinned in the edit series, with the one key it names
+EVER: dict[str, str] = {}
+
+
+def _remember(city: Path) -> None:
+    """Record the lock's codes and assert none names another key than it ever did."""
+    lock = _lock(city)
+    for code, key in [*((c, k) for k, c in lock["resources"].items()), *lock.get("withdrawn", {}).items()]:
+        assert EVER.setdefault(code, key) == key, f"code {code} named {EVER[code]}, now {key}"
+
+
 def _step(repo: Path, city: Path, cli, message: str) -> dict[str, Any]:
     """Pin the codes of this edit, commit it, and return the catalog diff with the version before."""
     assert cli("catalog", "codes", "--city", city, "--update-lock").exit_code == 0
+    _remember(city)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", message)
     result = cli("catalog", "diff", "--base", "HEAD~1", "--city", city, "--format", "json")
@@ -204,6 +218,8 @@ def test_registry_edits_over_time_never_move_or_reuse_a_code(xiacheng, cli, tmp_
     repo = xiacheng.parent
     _git(repo, "init", "-q")
     assert cli("catalog", "codes", "--city", xiacheng, "--update-lock").exit_code == 0
+    EVER.clear()
+    _remember(xiacheng)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "xiacheng files its catalog")
     first = _lock(xiacheng)["resources"]
@@ -226,7 +242,7 @@ def test_registry_edits_over_time_never_move_or_reuse_a_code(xiacheng, cli, tmp_
             (s.get("data_resources") or []).reverse()
     _edit(xiacheng, "water", reorder)
     d = _step(repo, xiacheng, cli, "reorder the water bureau")
-    assert d == {"added": [], "withdrawn": [], "changed": []}
+    assert d == {"added": [], "withdrawn": [], "changed": [], "reused": []}
     after_add = codes()
 
     # retire (and the website stops depending on it): the system's resources are withdrawn, their codes kept
@@ -263,6 +279,13 @@ def test_registry_edits_over_time_never_move_or_reuse_a_code(xiacheng, cli, tmp_
     d = _step(repo, xiacheng, cli, "water-scada is back")
     assert sorted((e["key"], e["code"]) for e in d["added"]) == [("pipe-network", "103004030001"),
                                                                  ("water-leaks", "212004000001")]
+    # the theme back to environment: water-quality gets its first code again, not a third
+    _edit(xiacheng, "water", lambda d: next(r for r in _system(d, "water-billing")["data_resources"]
+                                            if r["id"] == "water-quality").update(subject="environment"))
+    d = _step(repo, xiacheng, cli, "water quality is an environment theme again")
+    assert codes()["water-quality"] == "211004000001"
+    assert "202004000001" in _lock(xiacheng)["withdrawn"]
+
     final = codes()
     assert {k: final[k] for k in after_add if k != "water-quality"} == \
         {k: v for k, v in after_add.items() if k != "water-quality"}
@@ -271,11 +294,23 @@ def test_registry_edits_over_time_never_move_or_reuse_a_code(xiacheng, cli, tmp_
 
     # the whole record from the first version, by a directory base, in text
     first_dir = tmp_path / "first"
-    _git(repo, "worktree", "add", "-q", str(first_dir), "HEAD~6")
+    _git(repo, "worktree", "add", "-q", str(first_dir), "HEAD~7")
     text = cli("catalog", "diff", "--base", first_dir / "xiacheng", "--city", xiacheng)
     assert text.exit_code == 0
-    assert text.stdout.splitlines()[0] == "2 added, 2 changed, 0 withdrawn"
-    assert "信息资源代码: 211004000001 -> 202004000001" in text.stdout
+    assert text.stdout.splitlines()[0] == "2 added, 0 changed, 0 withdrawn"
+    assert "+ 212004000002  flood-alerts  防汛预警  (water)" in text.stdout
+
+    # a lock edited by hand (a merge gone wrong) loses a line, and a new resource of the same
+    # classification takes the lost code: the diff with the committed version says so, exit 1
+    lock = (xiacheng / LOCK_FILE).read_text(encoding="utf-8")
+    assert "  water-quality: '211004000001'\n" in lock
+    (xiacheng / LOCK_FILE).write_text(lock.replace("  water-quality: '211004000001'\n", ""), encoding="utf-8")
+    _edit(xiacheng, "water", lambda d: _system(d, "water-billing")["data_resources"].insert(
+        0, _res("water-sources", "水源地", "thematic", "environment", sharing="unconditional", sharing_method="api")))
+    assert cli("catalog", "codes", "--city", xiacheng, "--update-lock").exit_code == 0
+    bad = cli("catalog", "diff", "--base", "HEAD", "--city", xiacheng)
+    assert bad.exit_code == ExitStatus.FINDINGS
+    assert "code 211004000001 named water-quality in the base and names water-sources now" in bad.stdout
 
 
 def test_an_unpinned_or_reclassified_resource_is_a_filing_gap(xiacheng, cli):
@@ -319,3 +354,55 @@ def test_the_generated_city_without_a_lock_says_so(mini_city):
     plan = catalog_codes(load_city(mini_city))
     assert not plan.locked and plan.current(next(iter(plan.codes))) is not None
     assert any("codes are computed from the registry's order, not pinned" in d.message for d in plan.diagnostics)
+
+
+def test_json_and_xlsx_read_back_equal_with_copies_subjects_and_awkward_text(xiacheng, cli, tmp_path):
+    awkward = "=HYPERLINK(\"x\")；含/斜线；和\n换行"
+    _edit(xiacheng, "water", lambda d: _system(d, "water-billing")["data_resources"][0].update(abstract=awkward))
+    cli("catalog", "codes", "--city", xiacheng, "--update-lock")
+    catalog = build_catalog(load_city(xiacheng))
+    assert {r.key for r in catalog.resources if r.copies} == {"water-accounts"}
+    out = tmp_path / "catalog.json"
+    assert cli("catalog", "export", "--city", xiacheng, "--format", "json", "--output", out).exit_code == 0
+    assert from_json(json.loads(out.read_text(encoding="utf-8"))) == catalog
+    book = tmp_path / "catalog.xlsx"
+    assert cli("catalog", "export", "--city", xiacheng, "--format", "xlsx", "--output", book).exit_code == 0
+    assert from_xlsx(book.read_bytes()) == catalog
+    sheet = load_workbook(book)["信息资源目录"]
+    cell = next(c for c in sheet["F"] if c.value == awkward)
+    assert cell.data_type == "s"  # text, never a formula
+
+
+def test_a_control_character_is_refused_at_its_line(xiacheng, cli):
+    _edit(xiacheng, "water", lambda d: _system(d, "water-billing")["data_resources"][0].update(abstract="坏\x07字"))
+    result = cli("validate", "--city", xiacheng)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "data_resources[0].abstract: contains the control character(s) U+0007" in result.stderr
+
+
+def test_a_copy_of_a_retired_provider_is_an_error(xiacheng, cli):
+    def retire(data: dict[str, Any]) -> None:
+        _system(data, "water-billing")["retirement"] = {"decided": "2026-11-01", "approved_by": "programme office",
+                                                        "evidence": "audit 85"}
+    _edit(xiacheng, "water", retire)
+    result = cli("validate", "--city", xiacheng)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "copy_of: water does not list water-accounts as its own in a live system (nobody provides it)" \
+        in result.stderr
+
+
+@pytest.mark.parametrize("args", [("catalog", "export", "--format", "json"), ("catalog", "export", "--format", "dcat"),
+                                  ("filing", "check"), ("catalog", "diff", "--base", XIACHENG)])
+def test_nothing_is_published_from_a_broken_lock(xiacheng, cli, args):
+    (xiacheng / LOCK_FILE).write_text("---\nresources:\n  water-accounts: '201004000001'\n"
+                                      "  water-quality: '201004000001'\n", encoding="utf-8")
+    result = cli(*args, "--city", xiacheng)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "resources.water-quality: code 201004000001 is already the code of 'water-accounts'" in result.stderr
+    assert not result.stdout.strip()
+
+
+def test_the_open_catalog_needs_pinned_codes(xiacheng, cli):
+    result = cli("catalog", "export", "--city", xiacheng, "--format", "dcat")
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert "catalog.lock.yaml: no such file: the open catalog publishes pinned codes only" in result.stderr
