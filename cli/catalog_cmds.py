@@ -203,21 +203,26 @@ def catalog_diff(
     """The catalog's maintenance record between two registry versions.
 
     The resources added, changed (which core metadata, from what to what) and withdrawn. JSON:
-    {"added", "changed", "withdrawn", "reused"}. Exits 0 for a changed catalog, 1 when a code
-    that named another resource in the base (or was withdrawn there) names a resource now, 2 for
-    bad input.
+    {"added", "changed", "withdrawn", "reused", "lost"}. Exits 0 for a changed catalog; 1 when a
+    code of the base's lock names another resource now, or is in the new lock nowhere (neither
+    pinned nor withdrawn); 2 for bad input.
     """
     city_dir = city or DEFAULT_CITY
     new = load(city_dir, fmt)
     with tempfile.TemporaryDirectory(prefix="jiyue-catalog-diff-") as tmp:
         old = load_base(base, city_dir, Path(tmp))
-        old_codes = _codes(old)
-        result = compare(build_catalog(old, old_codes), build_catalog(new, _codes(new)), old_codes.withdrawn_after)
+        old_codes, new_codes = _codes(old), _codes(new)
+        pins = None, None  # a registry that has not begun pinning has no codes to keep
+        if old_codes.locked:
+            pins = ({**old_codes.withdrawn_after, **{c: k for k, c in old_codes.pinned.items()}},
+                    {*new_codes.pinned.values(), *new_codes.withdrawn_after}  # what the new lock file holds
+                    if new_codes.locked else None)
+        result = compare(build_catalog(old, old_codes), build_catalog(new, new_codes), *pins)
     if fmt is TextJson.json:
         print_json(result.model_dump())
     else:
         out().print(diff_text(result), markup=False)
-    if result.reused:
+    if result.reused or result.lost:
         exit_with(ExitStatus.FINDINGS)
 
 

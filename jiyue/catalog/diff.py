@@ -37,7 +37,8 @@ class Changed(Entry):
 
 
 class Reuse(BaseModel):
-    """A code that named another resource in the base: a published identifier given twice."""
+    """A code that names another resource than in the base (``after``), or that the new lock lost
+    (``after`` empty): a published identifier at risk of being given twice."""
 
     code: str
     before: str
@@ -49,6 +50,7 @@ class CatalogDiff(BaseModel):
     withdrawn: list[Entry]
     changed: list[Changed]
     reused: list[Reuse]
+    lost: list[Reuse]  # codes of the base's lock that the new lock holds nowhere
 
     @property
     def empty(self) -> bool:
@@ -59,10 +61,12 @@ def _entry(r: Resource) -> dict[str, Any]:
     return {"key": r.key, "code": r.code, "name": r.name, "provider": r.provider.department}
 
 
-def compare(base: Catalog, new: Catalog, base_withdrawn: dict[str, str] | None = None) -> CatalogDiff:
-    """The catalog ``new`` against ``base``; ``base_withdrawn`` (code -> key) are the base lock's
-    withdrawn codes, which no resource may take either."""
-    owner = {**(base_withdrawn or {}), **{r.code: r.key for r in base.resources if r.code}}
+def compare(base: Catalog, new: Catalog, base_pins: dict[str, str] | None = None,
+            new_pins: set[str] | None = None) -> CatalogDiff:
+    """The catalog ``new`` against ``base``. With both registries' pins (code -> key of every code
+    the base's lock holds, pinned or withdrawn; the codes the new lock holds), a code that names
+    another key now, or that the new lock lost, is reported: a published code is given once."""
+    owner = base_pins or {}
     old_by_key = {r.key: r for r in base.resources}
     new_by_key = {r.key: r for r in new.resources}
     changed = []
@@ -80,6 +84,8 @@ def compare(base: Catalog, new: Catalog, base_withdrawn: dict[str, str] | None =
         changed=changed,
         reused=[Reuse(code=r.code, before=owner[r.code], after=r.key) for r in new.resources
                 if r.code and owner.get(r.code, r.key) != r.key],
+        lost=[Reuse(code=c, before=k, after="") for c, k in sorted(owner.items())
+              if new_pins is not None and c not in new_pins],
     )
 
 
@@ -94,6 +100,8 @@ def diff_text(d: CatalogDiff) -> str:
     resource a line per field (lists of items as what was added and removed)."""
     lines = [f"code {u.code} named {u.before} in the base and names {u.after} now: a code is given once, ever "
              "(restore the base's lock entries)" for u in d.reused]
+    lines += [f"code {u.code} ({u.before}) is in the base's lock and nowhere in this one: a published code stays "
+              "pinned or withdrawn (restore its line)" for u in d.lost]
     if d.empty:
         return "\n".join([*lines, "the catalog is unchanged"])
     lines.append(f"{len(d.added)} added, {len(d.changed)} changed, {len(d.withdrawn)} withdrawn")

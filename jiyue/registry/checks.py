@@ -390,8 +390,9 @@ def data_copies_name_their_provider(f: CityFiles) -> Iterator[Diagnostic]:
             yield f.err(dep_id, ("systems", i, "data_resources", k, "id"),
                         f"{key} is also provided by {first[0]} ({f.sources[first[0]].name}:"
                         f"{f.sources[first[0]].line('systems', first[1], 'data_resources', first[2], 'id')})",
-                        f"one department provides a resource: if this is a copy, write copy_of: {first[0]}; "
-                        "if not, agree the provider with the catalog office", "catalog")
+                        f"one department provides a resource: mark one entry copy_of the other department (this "
+                        f"one copy_of: {first[0]}, or {first[0]}'s copy_of: {dep_id}); the provider keeps the "
+                        "published code, so ask `jiyue catalog codes` which one has it", "catalog")
     for dep, i, sys in f.systems():
         if sys.retirement is not None:
             continue

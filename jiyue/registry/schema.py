@@ -78,13 +78,27 @@ WAN_MAX = 10_000_000  # 万元 (10,000 yuan): 100 billion yuan
 MINUTES_MAX = 525_600  # a year
 
 
+def _printable(value: str) -> str:
+    """Text a workbook or a web page can hold: XML 1.0's characters, no control characters."""
+    bad = sorted({f"U+{ord(c):04X}" for c in value
+                  if not (c in "\t\n\r" or " " <= c <= "\ud7ff" and c != "\x7f" or "\ue000" <= c <= "\ufffd"
+                          or c >= "\U00010000")})
+    if bad:
+        raise ValueError(f"contains the control character(s) {', '.join(bad)}: write the text without them")
+    return value
+
+
+#: text the catalog publishes (in a workbook, on a web page): no control characters
+Text = Annotated[str, AfterValidator(_printable)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class Names(Strict):
-    zh: str = Field(min_length=1, description="Chinese name, as the department uses it")
-    en: str = Field(min_length=1, description="English name")
+    zh: Text = Field(min_length=1, description="Chinese name, as the department uses it")
+    en: Text = Field(min_length=1, description="English name")
 
 
 # --------------------------------------------------------------------------- enumerations
@@ -433,17 +447,6 @@ class FundingKind(StrEnum):
     om = "om"  # 运维经费
 
 
-def _printable(value: str) -> str:
-    bad = sorted({f"U+{ord(c):04X}" for c in value if ord(c) < 32 and c not in "\n\t" or ord(c) == 127})
-    if bad:
-        raise ValueError(f"contains the control character(s) {', '.join(bad)}: write the text without them")
-    return value
-
-
-#: text the catalog publishes (in a workbook, on a web page): no control characters
-Text = Annotated[str, AfterValidator(_printable)]
-
-
 def _typed_item(value: object) -> object:
     if isinstance(value, str):
         raise PydanticCustomError(
@@ -506,7 +509,7 @@ class DataNeed(Strict):
     provider: Annotated[
         str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=24)
     ] | None = Field(default=None, description="The department expected to provide it")
-    purpose: str = Field(default="", description="What the data is needed for")
+    purpose: Text = Field(default="", description="What the data is needed for")
 
 
 class Filing(Strict):

@@ -102,7 +102,8 @@ def test_a_new_department_creates_its_stacks_only(tmp_path):
     (city / "departments" / "secrecy-archive.yaml").write_text(
         text.replace("secrecy-", "secrecy-archive-").replace("id: secrecy\n", "id: secrecy-archive\n")
             .replace("市保密局", "市保密档案馆").replace("State Secrets Protection Bureau", "Secrets Archive")
-            .replace(re.search(r'credit_code: "(\w+)"', text).group(1), creditcode.make("210200", "20261201")),
+            .replace(re.search(r'credit_code: "(\w+)"', text).group(1), creditcode.make("210200", "20261201"))
+            .replace("id: classified-carriers", "id: archive-classified-carriers"),  # a resource of its own
         encoding="utf-8")
     d = diff_of(city)
     assert changed(d) == {s: "create" for s in ("intranet-primary-secrecy-archive", "intranet-dr-secrecy-archive",

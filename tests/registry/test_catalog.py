@@ -76,7 +76,7 @@ def test_two_departments_claiming_one_resource_is_an_error_at_the_second(mini_ci
     result = cli("validate", "--city", mini_city)
     assert result.exit_code == ExitStatus.BAD_INPUT
     (line,) = [ln for ln in result.stderr.splitlines() if "enterprise-info is also provided by d001" in ln]
-    assert f"{path.name}:" in line and ".data_resources[1].id:" in line and "write copy_of: d001" in line
+    assert f"{path.name}:" in line and ".data_resources[1].id:" in line and "this one copy_of: d001" in line
 
 
 def test_two_systems_of_one_department_hold_one_resource(mini_city, edit_department):

@@ -242,7 +242,7 @@ def test_registry_edits_over_time_never_move_or_reuse_a_code(xiacheng, cli, tmp_
             (s.get("data_resources") or []).reverse()
     _edit(xiacheng, "water", reorder)
     d = _step(repo, xiacheng, cli, "reorder the water bureau")
-    assert d == {"added": [], "withdrawn": [], "changed": [], "reused": []}
+    assert d == {"added": [], "withdrawn": [], "changed": [], "reused": [], "lost": []}
     after_add = codes()
 
     # retire (and the website stops depending on it): the system's resources are withdrawn, their codes kept
@@ -300,11 +300,14 @@ def test_registry_edits_over_time_never_move_or_reuse_a_code(xiacheng, cli, tmp_
     assert text.stdout.splitlines()[0] == "2 added, 0 changed, 0 withdrawn"
     assert "+ 212004000002  flood-alerts  防汛预警  (water)" in text.stdout
 
-    # a lock edited by hand (a merge gone wrong) loses a line, and a new resource of the same
-    # classification takes the lost code: the diff with the committed version says so, exit 1
+    # a lock edited by hand (a merge gone wrong) loses a line: the diff with the committed version
+    # says so, exit 1; and once a new resource of the same classification takes the lost code
     lock = (xiacheng / LOCK_FILE).read_text(encoding="utf-8")
     assert "  water-quality: '211004000001'\n" in lock
     (xiacheng / LOCK_FILE).write_text(lock.replace("  water-quality: '211004000001'\n", ""), encoding="utf-8")
+    lost = cli("catalog", "diff", "--base", "HEAD", "--city", xiacheng)
+    assert lost.exit_code == ExitStatus.FINDINGS
+    assert "code 211004000001 (water-quality) is in the base's lock and nowhere in this one" in lost.stdout
     _edit(xiacheng, "water", lambda d: _system(d, "water-billing")["data_resources"].insert(
         0, _res("water-sources", "水源地", "thematic", "environment", sharing="unconditional", sharing_method="api")))
     assert cli("catalog", "codes", "--city", xiacheng, "--update-lock").exit_code == 0
@@ -406,3 +409,35 @@ def test_the_open_catalog_needs_pinned_codes(xiacheng, cli):
     result = cli("catalog", "export", "--city", xiacheng, "--format", "dcat")
     assert result.exit_code == ExitStatus.BAD_INPUT
     assert "catalog.lock.yaml: no such file: the open catalog publishes pinned codes only" in result.stderr
+
+
+def test_a_city_without_a_lock_has_no_codes_to_keep(xiacheng, cli, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(xiacheng, base)
+    _edit(xiacheng, "water", lambda d: _system(d, "water-billing")["data_resources"].insert(
+        0, _res("water-sources", "水源地", "thematic", "environment", sharing="unconditional", sharing_method="api")))
+    result = cli("catalog", "diff", "--base", base, "--city", xiacheng, "--format", "json")
+    assert result.exit_code == 0, result.stdout  # computed codes moved: nothing was published
+    d = json.loads(result.stdout)
+    assert [e["key"] for e in d["added"]] == ["water-sources"] and not d["reused"] and not d["lost"]
+
+
+def test_the_second_claimant_is_told_both_ways_to_mark_a_copy(xiacheng, cli):
+    _edit(xiacheng, "dongshan", lambda d: _system(d, "dongshan-service")["data_resources"][0].pop("copy_of"))
+    result = cli("validate", "--city", xiacheng)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    (line,) = [ln for ln in result.stderr.splitlines() if "also provided by" in ln]
+    assert "this one copy_of: dongshan, or dongshan's copy_of: water" in line
+    assert "ask `jiyue catalog codes` which one has it" in line
+
+
+@pytest.mark.parametrize("dep,change,field", [
+    ("dongshan", lambda d: _system(d, "dongshan-service")["data_needs"][0].update(purpose="救助\x07审核"),
+     "data_needs[0].purpose"),
+    ("water", lambda d: d["names"].update(zh="市水务局\ufffe"), "names.zh"),
+])
+def test_text_a_workbook_cannot_hold_is_refused_at_its_line(xiacheng, cli, dep, change, field):
+    _edit(xiacheng, dep, change)
+    result = cli("validate", "--city", xiacheng)
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    assert f"{field}: contains the control character(s)" in result.stderr
