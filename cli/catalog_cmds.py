@@ -15,7 +15,7 @@ from jiyue.catalog import Catalog, FilingContext, build_catalog, catalog_codes, 
 from jiyue.catalog.codes import LOCK_FILE, CodePlan, parts, write_lock
 from jiyue.catalog.dcat import published, to_dcat
 from jiyue.catalog.diff import compare, diff_text
-from jiyue.catalog.layout import to_csv, to_json, to_xlsx
+from jiyue.catalog.layout import row, to_csv, to_json, to_xlsx
 from jiyue.registry import DEFAULT_CITY, CityModel
 from jiyue.reports import render_html
 from jiyue.status import ExitStatus
@@ -107,7 +107,7 @@ def catalog_export(
                        f"(jiyue catalog codes --update-lock): {', '.join(uncoded[:5])}" if uncoded else ""),
                     markup=False)
     elif fmt is ExportFormat.html:
-        text = render_html("catalog.html.j2", c=cat, rows=_html_rows(cat))
+        text = render_html("catalog.html.j2", c=cat, rows=[row(cat, r) for r in cat.resources])
     else:
         _print_summary(cat)
         return
@@ -124,12 +124,6 @@ def _codes(model: CityModel) -> CodePlan:
                     markup=False)
         exit_with(ExitStatus.BAD_INPUT)
     return plan
-
-
-def _html_rows(cat: Catalog) -> list[dict]:
-    from jiyue.catalog.layout import row
-
-    return [row(cat, r) for r in cat.resources]
 
 
 def _print_summary(cat: Catalog) -> None:

@@ -239,12 +239,9 @@ class Catalog(BaseModel):
 
 def _wanted(model: CityModel) -> list[Wanted]:
     """The resources the catalog lists, each once, by its authoritative provider."""
-    out: dict[str, Wanted] = {}
-    for key, held in _holders(model).items():
-        dep, _system, r = _authority(held)
-        out[key] = Wanted(key=key, department=dep.id, library=r.library, subject=r.subject,
-                          tier=dep.tier, subclass=r.subclass)
-    return list(out.values())
+    return [Wanted(key=key, department=dep.id, library=r.library, subject=r.subject, tier=dep.tier,
+                   subclass=r.subclass)
+            for key, (dep, _system, r) in ((k, _authority(held)) for k, held in _holders(model).items())]
 
 
 def _holders(model: CityModel) -> dict[str, list[tuple[Any, System, Any]]]:

@@ -140,7 +140,7 @@ def resource_from_row(values: dict[str, Any]) -> Resource:
         if values["共享方式"] else None,
         legal_basis=values["不予共享依据"], open=_back(OPEN, "开放属性")(values["开放属性"]),
         published=values["发布日期"] or None, related=list(values["关联资源键"]),
-        classified=_back({True: "涉密", False: "非涉密"}, "涉密属性")(values["涉密属性"]) is True,
+        classified=_back(CLASSIFIED, "涉密属性")(values["涉密属性"]) is True,
         copies=[Holding(department=c["部门"], system=c["系统"], zone=c["网络"]) for c in values["副本"]],
     )
 
