@@ -15,7 +15,7 @@ from typing import Any
 
 from ..registry.schema import OpenDataSite, OpenType, UpdateFrequency
 from . import Catalog, Resource
-from .layout import FORMAT, LIBRARY, SUBJECT, _label
+from .layout import FORMAT, LIBRARY, SUBJECT, label
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -50,7 +50,7 @@ def to_dcat(catalog: Catalog, site: OpenDataSite) -> dict[str, Any]:
 
     def dataset(r: Resource) -> dict[str, Any]:
         uri = f"{base}dataset/{r.code}"
-        keywords = [_label(LIBRARY, r.library), *([_label(SUBJECT, r.subject)] if r.subject else []),
+        keywords = [label(LIBRARY, r.library), *([label(SUBJECT, r.subject)] if r.subject else []),
                     *(i.name for i in r.items)]
         out: dict[str, Any] = {
             "@id": uri, "@type": "dcat:Dataset",
@@ -65,9 +65,9 @@ def to_dcat(catalog: Catalog, site: OpenDataSite) -> dict[str, Any]:
             "dcat:landingPage": {"@id": uri},
             "dcat:distribution": [{
                 "@id": f"{uri}/distribution", "@type": "dcat:Distribution",
-                "dct:title": _zh(f"{r.name}（{_label(FORMAT, r.format)}）"),
+                "dct:title": _zh(f"{r.name}（{label(FORMAT, r.format)}）"),
                 "dcat:accessURL": {"@id": uri},
-                "dct:format": _label(FORMAT, r.format),
+                "dct:format": label(FORMAT, r.format),
                 "dct:license": {"@id": site.licence},
             }],
         }

@@ -78,7 +78,7 @@ def _back(table: dict[Any, str], what: str) -> Callable[[str], str]:
     return parse
 
 
-def _label(table: dict[Any, str], value: str | None) -> str:
+def label(table: dict[Any, str], value: str | None) -> str:
     if value is None:
         return ""
     return next(label for key, label in table.items() if getattr(key, "value", key) == value)
@@ -86,8 +86,8 @@ def _label(table: dict[Any, str], value: str | None) -> str:
 
 def classification(r: Resource) -> str:
     """信息资源分类: the resource attribute and its base library or theme, or the provider."""
-    lib = _label(LIBRARY, r.library)
-    return f"{lib}/{_label(SUBJECT, r.subject) if r.subject else r.provider_name}"
+    lib = label(LIBRARY, r.library)
+    return f"{lib}/{label(SUBJECT, r.subject) if r.subject else r.provider_name}"
 
 
 def _holding(h: Holding) -> dict[str, str]:
@@ -99,11 +99,11 @@ def row(catalog: Catalog, r: Resource) -> dict[str, Any]:
     return {
         "信息资源分类": classification(r), "信息资源名称": r.name, "信息资源代码": r.code or "",
         "信息资源提供方": r.provider_name, "信息资源提供方代码": r.provider_code or "", "信息资源摘要": r.abstract,
-        "信息资源格式": _label(FORMAT, r.format),
-        "信息项名称": [i.name for i in r.items], "数据类型": [_label(ITEM_TYPE, i.type) for i in r.items],
-        "共享类型": _label(SHARING, r.sharing), "共享条件": r.conditions, "共享方式": _label(METHOD, r.sharing_method),
-        "不予共享依据": r.legal_basis, "开放属性": _label(OPEN, r.open),
-        "更新周期": _label(FREQUENCY, r.update_frequency),
+        "信息资源格式": label(FORMAT, r.format),
+        "信息项名称": [i.name for i in r.items], "数据类型": [label(ITEM_TYPE, i.type) for i in r.items],
+        "共享类型": label(SHARING, r.sharing), "共享条件": r.conditions, "共享方式": label(METHOD, r.sharing_method),
+        "不予共享依据": r.legal_basis, "开放属性": label(OPEN, r.open),
+        "更新周期": label(FREQUENCY, r.update_frequency),
         "发布日期": r.published or "", "关联资源代码": catalog.related_codes(r), "涉密属性": CLASSIFIED[r.classified],
         "资源键": r.key, "提供方部门": r.provider.department, "提供方系统": r.provider.system,
         "提供方网络": r.provider.zone, "细目": r.subclass, "副本": [_holding(h) for h in r.copies],
@@ -233,7 +233,7 @@ def to_xlsx(catalog: Catalog) -> bytes:
 
     sheet("信息资源目录", COLUMNS, [[_cell(row(catalog, r)[c]) for c in COLUMNS] for r in catalog.resources],
           first=True)
-    sheet("信息项", ITEM_COLUMNS, [[r.key, r.code or "", i.name, _label(ITEM_TYPE, i.type)]
+    sheet("信息项", ITEM_COLUMNS, [[r.key, r.code or "", i.name, label(ITEM_TYPE, i.type)]
                                   for r in catalog.resources for i in r.items])
     sheet("需求清单", NEED_COLUMNS, [[need_row(catalog, n)[c] for c in NEED_COLUMNS] for n in catalog.needs])
     consumers = catalog.consumers()
